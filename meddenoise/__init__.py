@@ -38,7 +38,19 @@ _EXPORTS: dict[str, str] = {
     "add_random_noise": "meddenoise.noise",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "Checkpoint",
+    "MeddenoiseError",
+    "__version__",
+    "add_noise",
+    "add_random_noise",
+    "available_models",
+    "build_model",
+    "compute_metrics",
+    "load_checkpoint",
+    "resolve_device",
+    "save_checkpoint",
+]
 
 
 def __getattr__(name: str) -> Any:

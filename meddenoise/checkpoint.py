@@ -189,7 +189,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(
             f"{source}: refused, holds objects that are not plain data ({_unsafe_reason(exc)})"
         ) from None
-    except Exception as exc:  # noqa: BLE001 - any failure to parse is a corrupted file
+    except Exception as exc:  # any other failure to parse means a damaged file
         reason = str(exc).strip().split(".")[0][:120] or type(exc).__name__
         raise CheckpointError(f"{source}: corrupted or not a checkpoint ({reason})") from None
     if not isinstance(raw, dict) or any(key not in raw for key in _REQUIRED):
@@ -205,8 +205,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     arch = raw["arch"]
     if arch not in available_models():
         raise CheckpointError(
-            f"{source}: unknown model architecture {arch!r}; valid: "
-            f"{', '.join(available_models())}"
+            f"{source}: unknown model architecture {arch!r}; valid: {', '.join(available_models())}"
         )
     state = raw["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -57,8 +57,13 @@ def main() -> None:
 
 
 @main.command("models")
-@click.option("--size", type=click.IntRange(1, 8192), default=256, show_default=True,
-              help="Image side in pixels for the multiply-accumulate count.")
+@click.option(
+    "--size",
+    type=click.IntRange(1, 8192),
+    default=256,
+    show_default=True,
+    help="Image side in pixels for the multiply-accumulate count.",
+)
 def models_command(size: int) -> None:
     """List the model architectures with their parameters and cost per image."""
     from meddenoise.models import available_models, build_model

@@ -31,10 +31,16 @@ from meddenoise.errors import InputError
 __all__ = ["METRICS", "compute_metrics", "delta_e", "mse", "psnr", "ssim", "vifp"]
 
 FloatArray = npt.NDArray[np.floating]
+F64 = npt.NDArray[np.float64]
 
 #: Metric names in the paper's order, with whether higher is better.
-METRICS: dict[str, bool] = {"psnr": True, "ssim": True, "delta_e": False, "vifp": True,
-                            "mse": False}
+METRICS: dict[str, bool] = {
+    "psnr": True,
+    "ssim": True,
+    "delta_e": False,
+    "vifp": True,
+    "mse": False,
+}
 
 
 def mse(reference: FloatArray, test: FloatArray) -> float:
@@ -64,8 +70,13 @@ def ssim(reference: FloatArray, test: FloatArray) -> float:
         raise InputError(f"SSIM needs images of at least 7x7 pixels, got {ref.shape[-2:]}")
     return float(
         structural_similarity(
-            ref * 255.0, tst * 255.0, data_range=255.0, channel_axis=0,
-            gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+            ref * 255.0,
+            tst * 255.0,
+            data_range=255.0,
+            channel_axis=0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
         )
     )
 
@@ -131,25 +142,26 @@ def _pair(reference: FloatArray, test: FloatArray) -> tuple[FloatArray, FloatArr
 _VIFP_MIN_SIZE = 41
 
 
-def _gaussian_window(size: int) -> npt.NDArray[np.float64]:
+def _gaussian_window(size: int) -> F64:
     """1-D factor of MATLAB's ``fspecial('gaussian', size, size / 5)``."""
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
     g = np.exp(-(x**2) / (2.0 * (size / 5.0) ** 2))
     # fspecial also zeroes 2-D taps below eps * max; for these sizes the smallest tap is
     # about 4e-3 of the maximum, so none is zeroed and the window is separable.
-    return g / g.sum()
+    window: F64 = g / g.sum()
+    return window
 
 
-def _filter_valid(img: npt.NDArray[np.float64], win: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _filter_valid(img: F64, win: F64) -> F64:
     """Separable correlation with MATLAB's ``filter2(..., 'valid')`` output size."""
     out = ndimage.correlate1d(img, win, axis=0, mode="constant")
     out = ndimage.correlate1d(out, win, axis=1, mode="constant")
     half = len(win) // 2
-    result: npt.NDArray[np.float64] = out[half:-half, half:-half]
+    result: F64 = out[half:-half, half:-half]
     return result
 
 
-def _vifp_channel(ref: npt.NDArray[np.float64], dist: npt.NDArray[np.float64], sigma_nsq: float) -> float:
+def _vifp_channel(ref: F64, dist: F64, sigma_nsq: float) -> float:
     eps = 1e-10
     num = 0.0
     den = 0.0

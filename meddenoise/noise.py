@@ -234,7 +234,7 @@ def impulse_noise(
     gen = np.random.default_rng(rng)
     hit = gen.random(img.shape) < amount
     salt = gen.random(img.shape) < salt_vs_pepper
-    out = img.copy()
+    out: FloatArray = img.copy()
     out[hit & salt] = 1.0
     out[hit & ~salt] = 0.0
     return out
@@ -261,4 +261,5 @@ def _check_level(
 def _finish(noisy: npt.NDArray[np.floating], dtype: np.dtype, clip: bool) -> FloatArray:
     if clip:
         noisy = np.clip(noisy, 0.0, 1.0)
-    return noisy.astype(dtype, copy=False)
+    result: FloatArray = noisy.astype(dtype, copy=False)
+    return result

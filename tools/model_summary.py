@@ -15,8 +15,12 @@ from meddenoise.models.summary import summarize_model
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
-    parser.add_argument("--arch", choices=available_models(), action="append",
-                        help="architecture (repeatable; default: all)")
+    parser.add_argument(
+        "--arch",
+        choices=available_models(),
+        action="append",
+        help="architecture (repeatable; default: all)",
+    )
     args = parser.parse_args(argv)
     for arch in args.arch or available_models():
         rows = summarize_model(build_model(arch), height=args.size, width=args.size)

@@ -48,7 +48,7 @@ class Denoiser(nn.Module):
         raise NotImplementedError
 
     def __call__(self, x: torch.Tensor) -> DenoiserOutput:
-        # nn.Module.__call__ is typed as returning Any; narrow it for callers.
+        """Run :meth:`forward` with hooks (typed: ``nn.Module.__call__`` returns Any)."""
         out: DenoiserOutput = super().__call__(x)
         return out
 

@@ -26,7 +26,11 @@ class ResidualDenseBlock(nn.Module):
     """
 
     def __init__(
-        self, width: int = 32, growth: int = 8, *, res_scale: float = 0.2,
+        self,
+        width: int = 32,
+        growth: int = 8,
+        *,
+        res_scale: float = 0.2,
         negative_slope: float = 0.2,
     ) -> None:
         super().__init__()
@@ -56,14 +60,19 @@ class RRDB(nn.Module):
     """
 
     def __init__(
-        self, width: int = 32, growth: int = 8, *, res_scale: float = 0.2,
+        self,
+        width: int = 32,
+        growth: int = 8,
+        *,
+        res_scale: float = 0.2,
         negative_slope: float = 0.2,
     ) -> None:
         super().__init__()
         self.blocks = nn.Sequential(
             *(
-                ResidualDenseBlock(width, growth, res_scale=res_scale,
-                                   negative_slope=negative_slope)
+                ResidualDenseBlock(
+                    width, growth, res_scale=res_scale, negative_slope=negative_slope
+                )
                 for _ in range(3)
             )
         )
@@ -90,7 +99,12 @@ class GatedTrunk(nn.Module):
     """
 
     def __init__(
-        self, width: int = 32, growth: int = 8, *, depth: int = 3, res_scale: float = 0.2,
+        self,
+        width: int = 32,
+        growth: int = 8,
+        *,
+        depth: int = 3,
+        res_scale: float = 0.2,
         negative_slope: float = 0.2,
     ) -> None:
         super().__init__()
@@ -134,4 +148,5 @@ class NoiseAttention(nn.Module):
             [joint.mean(dim=1, keepdim=True), joint.amax(dim=1, keepdim=True)], dim=1
         )
         attention = torch.sigmoid(self.spatial(pooled))
-        return attention * image
+        out: torch.Tensor = attention * image
+        return out

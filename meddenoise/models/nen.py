@@ -39,16 +39,29 @@ class NoiseEstimationNetwork(Denoiser):
     arch = "nen"
 
     def __init__(
-        self, *, channels: int = 3, width: int = 32, growth: int = 8, depth: int = 3,
-        res_scale: float = 0.2, negative_slope: float = 0.2,
+        self,
+        *,
+        channels: int = 3,
+        width: int = 32,
+        growth: int = 8,
+        depth: int = 3,
+        res_scale: float = 0.2,
+        negative_slope: float = 0.2,
     ) -> None:
         super().__init__(
-            {"channels": channels, "width": width, "growth": growth, "depth": depth,
-             "res_scale": res_scale, "negative_slope": negative_slope}
+            {
+                "channels": channels,
+                "width": width,
+                "growth": growth,
+                "depth": depth,
+                "res_scale": res_scale,
+                "negative_slope": negative_slope,
+            }
         )
         self.head = nn.Conv2d(channels, width, 1, bias=False)
-        self.trunk = GatedTrunk(width, growth, depth=depth, res_scale=res_scale,
-                                negative_slope=negative_slope)
+        self.trunk = GatedTrunk(
+            width, growth, depth=depth, res_scale=res_scale, negative_slope=negative_slope
+        )
         self.tail = nn.Conv2d(width, channels, 1, bias=False)
 
     @property

@@ -27,15 +27,23 @@ class ReconstructionNetwork(nn.Module):
     """
 
     def __init__(
-        self, *, channels: int = 3, width: int = 32, growth: int = 8, depth: int = 3,
-        res_scale: float = 0.2, negative_slope: float = 0.2, attention: bool = True,
+        self,
+        *,
+        channels: int = 3,
+        width: int = 32,
+        growth: int = 8,
+        depth: int = 3,
+        res_scale: float = 0.2,
+        negative_slope: float = 0.2,
+        attention: bool = True,
     ) -> None:
         super().__init__()
         self.image_head = nn.Conv2d(channels, width, 1, bias=False)
         self.noise_head = nn.Conv2d(channels, width, 1, bias=False)
         self.attention = NoiseAttention(width) if attention else None
-        self.trunk = GatedTrunk(width, growth, depth=depth, res_scale=res_scale,
-                                negative_slope=negative_slope)
+        self.trunk = GatedTrunk(
+            width, growth, depth=depth, res_scale=res_scale, negative_slope=negative_slope
+        )
         self.tail = nn.Conv2d(width, channels, 1, bias=False)
         # The attention's 3x3 image conv (1) and its 7x7 spatial conv (3) widen the field.
         self.receptive_radius = trunk_radius(depth) + (4 if attention else 0)

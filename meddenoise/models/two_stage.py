@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from meddenoise.models.base import Denoiser, DenoiserOutput
@@ -37,11 +39,23 @@ class TwoStageDenoiser(Denoiser):
     attention = True
 
     def __init__(
-        self, *, channels: int = 3, width: int = 32, growth: int = 8, depth: int = 3,
-        res_scale: float = 0.2, negative_slope: float = 0.2,
+        self,
+        *,
+        channels: int = 3,
+        width: int = 32,
+        growth: int = 8,
+        depth: int = 3,
+        res_scale: float = 0.2,
+        negative_slope: float = 0.2,
     ) -> None:
-        shared = {"channels": channels, "width": width, "growth": growth, "depth": depth,
-                  "res_scale": res_scale, "negative_slope": negative_slope}
+        shared: dict[str, Any] = {
+            "channels": channels,
+            "width": width,
+            "growth": growth,
+            "depth": depth,
+            "res_scale": res_scale,
+            "negative_slope": negative_slope,
+        }
         super().__init__(shared)
         self.nen = NoiseEstimationNetwork(**shared)
         self.rn = ReconstructionNetwork(**shared, attention=self.attention)

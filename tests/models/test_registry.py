@@ -42,9 +42,6 @@ def test_bad_config_key_is_an_input_error():
 
 
 def test_registry_import_does_not_load_torch():
-    code = (
-        "import sys, meddenoise.models as m; m.available_models(); "
-        "print('torch' in sys.modules)"
-    )
+    code = "import sys, meddenoise.models as m; m.available_models(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

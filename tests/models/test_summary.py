@@ -17,4 +17,6 @@ def test_macs_scale_with_pixels():
     large = summarize_model(build_model("nen"), height=20, width=40)[-1]
     assert large.macs == 4 * small.macs
     assert [r.name for r in summarize_model(build_model("nen"), height=4, width=4)] == [
-        "NEN", "total"]
+        "NEN",
+        "total",
+    ]

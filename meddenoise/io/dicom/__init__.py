@@ -1,0 +1,1 @@
+"""DICOM reading (series, folders, zip files, DICOMDIR) and derived-series writing."""

@@ -201,7 +201,10 @@ class MedicalImage:
         A trailing axis of 3 is read as colour; the value range is the dtype's.
         """
         arr = np.asarray(pixels)
-        color = arr.ndim in (3, 4) and arr.shape[-1] == 3 and photometric != "MONOCHROME2"
+        if photometric is None:
+            color = arr.ndim in (3, 4) and arr.shape[-1] == 3
+        else:
+            color = photometric in COLOR
         if arr.ndim == 2 or (arr.ndim == 3 and color):
             arr = arr[None]
         if photometric is None:

@@ -196,12 +196,12 @@ def read_image(
         without ``series_uid`` (the message lists them).
     """
     fmt = detect_format(path)
-    reader = _load(READERS, fmt)
     options: dict[str, Any] = {"modality": modality}
     if fmt == "dicom":
         options["series_uid"] = series_uid
     elif series_uid is not None:
         raise InputError(f"{path}: series_uid applies to DICOM input only")
+    reader = _load(READERS, fmt)
     image: MedicalImage = reader(Path(path), **options)
     return image
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -73,6 +74,26 @@ def models_command(size: int) -> None:
     for arch in available_models():
         total = summarize_model(build_model(arch), height=size, width=size)[-1]
         click.echo(f"{arch:<12} {total.parameters:>11,} {total.macs / 1e9:>11.2f}")
+
+
+@main.command("info")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--series-uid", help="Which DICOM series, where INPUT holds several.")
+@click.option("--modality", help="Modality for files that do not say (e.g. CT for NIfTI).")
+def info_command(input_path: Path, series_uid: str | None, modality: str | None) -> None:
+    """Read INPUT and describe it: format, modality, size, dtype, rescale, geometry.
+
+    INPUT is a DICOM file, folder, zip file or DICOMDIR, a NIfTI, MetaImage, PNG, JPEG or
+    TIFF file. Nothing identifying the patient is printed.
+    """
+    from meddenoise.io import read_image
+
+    image = read_image(input_path, series_uid=series_uid, modality=modality)
+    width = max(len(key) for key in image.describe())
+    for key, value in image.describe().items():
+        click.echo(f"{key:<{width}}  {value}")
+    for warning in getattr(image.source, "warnings", []) or []:
+        click.echo(f"warning: {warning}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -243,6 +243,35 @@ class MedicalImage:
         out: F64 = chunk * sl.reshape(shape) + ic.reshape(shape)
         return out
 
+    def describe(self) -> dict[str, Any]:
+        """Non-identifying summary for ``meddenoise info`` and reports (no patient data)."""
+        info: dict[str, Any] = {
+            "format": self.format,
+            "modality": self.modality,
+            "slices": self.n_slices,
+            "rows": int(self.pixels.shape[1]),
+            "columns": int(self.pixels.shape[2]),
+            "photometric": self.photometric,
+            "dtype": str(self.pixels.dtype),
+            "storable range": self.value_range,
+        }
+        if np.all(self.slope == self.slope[0]) and np.all(self.intercept == self.intercept[0]):
+            info["rescale"] = (float(self.slope[0]), float(self.intercept[0]))
+        else:
+            info["rescale"] = "per slice"
+        if self.padding_value is not None:
+            info["padding value"] = self.padding_value
+        if self.alpha is not None:
+            info["alpha"] = True
+        if self.geometry is not None:
+            geo = self.geometry
+            info["pixel spacing (mm)"] = tuple(round(v, 6) for v in geo.pixel_spacing)
+            if geo.slice_spacing is not None:
+                info["slice spacing (mm)"] = round(geo.slice_spacing, 6)
+            info["origin (LPS, mm)"] = tuple(round(float(v), 4) for v in geo.positions[0])
+        info.update(self.metadata)
+        return info
+
     def with_pixels(self, pixels: np.ndarray) -> MedicalImage:
         """Return a copy with other stored values of the same shape and dtype."""
         if pixels.shape != self.pixels.shape or pixels.dtype != self.pixels.dtype:

@@ -61,13 +61,12 @@ NIBABEL = [
 
 def denoise_identity(image: MedicalImage, chunk: int = 7) -> MedicalImage:
     """What the engine does, with the identity as the model, chunk by chunk."""
-    x, mapping = to_model(image, start=0, stop=1)
+    mapping = plan_mapping(image)
     out = np.empty_like(image.pixels)
     for start in range(0, image.n_slices, chunk):
-        x, _ = to_model(image, mapping, start=start, stop=start + chunk)
-        out[start : start + chunk], _ = from_model(
-            x, image, mapping, start=start, stop=start + chunk
-        )
+        stop = start + chunk
+        x, _ = to_model(image, mapping, start=start, stop=stop)
+        out[start:stop], _ = from_model(x, image, mapping, start=start, stop=stop)
     return image.with_pixels(out)
 
 

@@ -1,0 +1,1 @@
+"""The inference engine: tiling geometry and the batched, tiled model loop."""

@@ -1,0 +1,399 @@
+"""The Python API: load a model once, denoise arrays, images and files.
+
+These are the functions the command line calls and that scripts and evaluations use.
+Every option after the data is keyword-only.
+
+Examples
+--------
+>>> import numpy as np, tempfile, pathlib
+>>> from meddenoise.models import build_model
+>>> from meddenoise.checkpoint import save_checkpoint
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.pt"
+>>> _ = save_checkpoint(path, build_model("nen", depth=1))
+>>> out = denoise_array(np.full((8, 9), 0.5, np.float32), model=str(path), device="cpu")
+>>> out.shape, out.dtype
+((8, 9), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from meddenoise.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+    from meddenoise.engine.inference import Progress
+    from meddenoise.image import MedicalImage
+    from meddenoise.intensity import IntensityMapping, RestoreStats
+    from meddenoise.models.base import Denoiser
+
+__all__ = [
+    "DenoiseResult",
+    "LoadedModel",
+    "default_model_path",
+    "denoise",
+    "denoise_array",
+    "denoise_file",
+    "load_model",
+]
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+#: Slices converted to the model's range at a time (bounds float memory for big series).
+SLICE_CHUNK = 8
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for inference, with what describes it.
+
+    Attributes
+    ----------
+    model : Denoiser
+        In eval mode, on :attr:`device`.
+    name : str
+        ``"default"`` or the checkpoint's file name.
+    sha256 : str
+        Hash of the checkpoint file (the first 12 hex digits identify it in outputs).
+    arch : str
+        Registry name of the architecture.
+    device : torch.device
+        Where it runs.
+    info : dict
+        The checkpoint's training and metrics descriptions.
+    """
+
+    model: Denoiser
+    name: str
+    sha256: str
+    arch: str
+    device: torch.device
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def short_hash(self) -> str:
+        """First 12 hex digits of the checkpoint hash."""
+        return self.sha256[:12]
+
+
+@dataclass(frozen=True)
+class DenoiseResult:
+    """What :func:`denoise_file` wrote and how long it took.
+
+    Attributes
+    ----------
+    output : Path
+        The file or series folder written.
+    slices : int
+        Slices denoised.
+    seconds : float
+        Wall time from reading to the end of writing.
+    model_seconds : float
+        Time spent in the model.
+    clipped : int
+        Values clipped to the storable range on the way back.
+    """
+
+    output: Path
+    slices: int
+    seconds: float
+    model_seconds: float
+    clipped: int = 0
+
+    @property
+    def slices_per_second(self) -> float:
+        """Throughput over the whole run."""
+        return self.slices / self.seconds if self.seconds > 0 else float("inf")
+
+
+def default_model_path() -> Path:
+    """Return the shipped default checkpoint (``weights/default-<hash>.pt``).
+
+    Raises
+    ------
+    InputError
+        When this installation ships no default model.
+    """
+    found = sorted(WEIGHTS_DIR.glob("default-*.pt")) if WEIGHTS_DIR.is_dir() else []
+    if not found:
+        raise InputError(
+            "no trained default model ships with this version of meddenoise; "
+            "pass a checkpoint with --model PATH (random weights are never used)"
+        )
+    return found[-1]
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str] = "default", *, device: str = "auto"
+) -> LoadedModel:
+    """Load a checkpoint once per process and device, ready for inference.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        ``"default"`` for the shipped model, or a checkpoint file.
+    device : str
+        ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+
+    Returns
+    -------
+    LoadedModel
+
+    Raises
+    ------
+    InputError
+        For a missing default model, a bad checkpoint or an unavailable device.
+    """
+    from meddenoise.device import resolve_device
+
+    resolved = resolve_device(device)
+    is_default = str(name_or_path) == "default"
+    path = default_model_path() if is_default else Path(name_or_path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such checkpoint file")
+    return _load_cached(str(path.resolve()), str(resolved), "default" if is_default else path.name)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, device: str, name: str) -> LoadedModel:
+    import torch
+
+    from meddenoise.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    model = ckpt.build().to(torch.device(device))
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    info = {"training": ckpt.training, "metrics": ckpt.metrics, "normalization": ckpt.normalization}
+    return LoadedModel(model.eval(), name, digest, ckpt.arch, torch.device(device), info)
+
+
+def _as_loaded(model: str | os.PathLike[str] | LoadedModel, device: str) -> LoadedModel:
+    return model if isinstance(model, LoadedModel) else load_model(model, device=device)
+
+
+def _run(
+    loaded: LoadedModel,
+    x: npt.NDArray[np.float32],
+    *,
+    precision: str,
+    tile: int,
+    batch_size: int,
+    progress: Progress | None,
+) -> npt.NDArray[np.float32]:
+    import torch
+
+    from meddenoise.engine.inference import TilingConfig, denoise_tensor
+    from meddenoise.engine.precision import resolve_precision
+
+    chosen = resolve_precision(precision, loaded.device)
+    out = denoise_tensor(
+        loaded.model,
+        torch.from_numpy(np.ascontiguousarray(x)),
+        config=TilingConfig(tile=tile, batch_size=batch_size),
+        precision=chosen,
+        progress=progress,
+    )
+    result: npt.NDArray[np.float32] = out.numpy()
+    return result
+
+
+def denoise_array(
+    array: npt.ArrayLike,
+    *,
+    model: str | os.PathLike[str] | LoadedModel = "default",
+    device: str = "auto",
+    precision: str = "auto",
+    tile: int = 512,
+    batch_size: int = 4,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Denoise float images in [0, 1]: ``(H, W)``, ``(H, W, 3)``, ``(N, H, W)`` or ``(N, H, W, 3)``.
+
+    A 3-D array whose last axis is 3 is one colour image; other 3-D arrays are stacks of
+    grey slices. Grey images go through the model as three equal channels and come back
+    as the mean of the three outputs.
+
+    Parameters
+    ----------
+    array : array-like
+        Floating-point values in [0, 1].
+    model : str, path-like or LoadedModel
+        ``"default"``, a checkpoint path, or a model from :func:`load_model`.
+    device, precision : str
+        Where and in which arithmetic to run (see :func:`load_model`,
+        :func:`~meddenoise.engine.precision.resolve_precision`).
+    tile, batch_size : int
+        Tiling of large images; the result does not depend on them.
+    progress : callable, optional
+        ``progress(done, total)`` in tiles.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``array``, clipped to [0, 1].
+    """
+    arr = np.asarray(array)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise InputError(f"denoise_array needs floats in [0, 1], got dtype {arr.dtype}")
+    if arr.ndim not in (2, 3, 4) or arr.size == 0:
+        raise InputError(f"expected (H, W), (H, W, 3), (N, H, W) or (N, H, W, 3), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InputError("array holds NaN or Inf")
+    color = arr.ndim == 4 or (arr.ndim == 3 and arr.shape[-1] == 3)
+    if arr.ndim == 4 and arr.shape[-1] != 3:
+        raise InputError(f"a 4-D array must be (N, H, W, 3), got {arr.shape}")
+    stack = arr[None] if arr.ndim == 2 or (arr.ndim == 3 and color) else arr
+    x = stack.transpose(0, 3, 1, 2) if color else np.repeat(stack[:, None], 3, axis=1)
+    loaded = _as_loaded(model, device)
+    y = _run(
+        loaded,
+        np.clip(x, 0.0, 1.0).astype(np.float32),
+        precision=precision,
+        tile=tile,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    back = y.transpose(0, 2, 3, 1) if color else y.mean(axis=1)
+    if arr.ndim == 2 or (arr.ndim == 3 and color):
+        back = back[0]
+    result: np.ndarray = np.clip(back, 0.0, 1.0).astype(arr.dtype)
+    return result
+
+
+def denoise(
+    image: MedicalImage,
+    *,
+    model: str | os.PathLike[str] | LoadedModel = "default",
+    device: str = "auto",
+    precision: str = "auto",
+    tile: int = 512,
+    batch_size: int = 4,
+    mapping: IntensityMapping | None = None,
+    progress: Progress | None = None,
+) -> tuple[MedicalImage, RestoreStats]:
+    """Denoise a :class:`~meddenoise.image.MedicalImage`, a few slices at a time.
+
+    The intensity mapping is planned once for the whole series; slices go through the
+    model in chunks, so float memory stays bounded for long series.
+
+    Returns
+    -------
+    image : MedicalImage
+        A copy with denoised stored values (same dtype, same everything else).
+    stats : RestoreStats
+        Values clipped to the storable range, pixels passed through unchanged.
+    """
+    from meddenoise.engine.tiling import plan_tiles
+    from meddenoise.intensity import RestoreStats, from_model, plan_mapping, to_model
+
+    loaded = _as_loaded(model, device)
+    mapping = mapping or plan_mapping(image)
+    out = np.empty_like(image.pixels)
+    stats = RestoreStats()
+    n, height, width = image.pixels.shape[:3]
+    per_slice = len(plan_tiles(height, width, tile=tile, margin=loaded.model.receptive_radius))
+    for start in range(0, n, SLICE_CHUNK):
+        stop = min(start + SLICE_CHUNK, n)
+        x, _ = to_model(image, mapping, start=start, stop=stop)
+        y = _run(
+            loaded,
+            x,
+            precision=precision,
+            tile=tile,
+            batch_size=batch_size,
+            progress=_offset(progress, start * per_slice, n * per_slice),
+        )
+        out[start:stop], chunk_stats = from_model(y, image, mapping, start=start, stop=stop)
+        stats = stats + chunk_stats
+    return image.with_pixels(out), stats
+
+
+def _offset(progress: Progress | None, before: int, total: int) -> Progress | None:
+    """Report a chunk's progress as progress through the whole series."""
+    if progress is None:
+        return None
+    report = progress
+
+    def chunk(done: int, _chunk_total: int) -> None:
+        report(before + done, total)
+
+    return chunk
+
+
+def denoise_file(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | LoadedModel = "default",
+    device: str = "auto",
+    precision: str = "auto",
+    tile: int = 512,
+    batch_size: int = 4,
+    modality: str | None = None,
+    series_uid: str | None = None,
+    output_format: str | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> DenoiseResult:
+    """Read a file or series, denoise it and write the result.
+
+    The output is checked before any work (it must not exist unless ``overwrite``, and
+    must not be the input), and written atomically: a failure leaves nothing behind.
+    A DICOM output is a derived series of the same study, recording the model.
+
+    Returns
+    -------
+    DenoiseResult
+    """
+    from meddenoise.io import output_format as format_of
+    from meddenoise.io import read_image, write_image
+    from meddenoise.io.atomic import check_output_path
+
+    started = time.perf_counter()
+    fmt = output_format or format_of(output_path)
+    check_output_path(output_path, overwrite=overwrite, inputs=[input_path])
+    loaded = _as_loaded(model, device)
+    image = read_image(input_path, series_uid=series_uid, modality=modality)
+    model_start = time.perf_counter()
+    result, stats = denoise(
+        image,
+        model=loaded,
+        precision=precision,
+        tile=tile,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    model_seconds = time.perf_counter() - model_start
+    options: dict[str, Any] = {}
+    if fmt == "dicom":
+        options["derivation"] = _derivation(loaded, precision=precision)
+    written = write_image(result, output_path, format=fmt, overwrite=overwrite, **options)
+    return DenoiseResult(
+        output=written,
+        slices=image.n_slices,
+        seconds=time.perf_counter() - started,
+        model_seconds=model_seconds,
+        clipped=stats.clipped,
+    )
+
+
+def _derivation(loaded: LoadedModel, *, precision: str) -> Any:
+    from meddenoise.io.dicom.derivation import Derivation
+
+    return Derivation.from_model(
+        f"{loaded.name} ({loaded.arch})",
+        f"sha256:{loaded.short_hash}",
+        {"precision": precision},
+    )

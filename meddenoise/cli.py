@@ -96,5 +96,113 @@ def info_command(input_path: Path, series_uid: str | None, modality: str | None)
         click.echo(f"warning: {warning}", err=True)
 
 
+_FORMATS = ("dicom", "nifti", "metaimage", "png", "jpeg", "tiff")
+
+
+@main.command("denoise")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output file, or folder for a DICOM series.",
+)
+@click.option(
+    "--model", default="default", show_default=True, help="'default' or a checkpoint file."
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N, mps.")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="Arithmetic of the model (auto: fp32 until bf16 is validated).",
+)
+@click.option(
+    "--tile",
+    type=click.IntRange(16, 16384),
+    default=512,
+    show_default=True,
+    help="Largest tile side; the result does not depend on it.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 4096),
+    default=4,
+    show_default=True,
+    help="Tiles per pass.",
+)
+@click.option(
+    "--threads", type=click.IntRange(1, 1024), help="CPU threads for torch (default: all cores)."
+)
+@click.option("--modality", help="Modality for files that do not say (e.g. CT for NIfTI).")
+@click.option("--series-uid", help="Which DICOM series, where INPUT holds several.")
+@click.option(
+    "--output-format",
+    type=click.Choice(_FORMATS),
+    help="Format to write (default: from the output's suffix; none = DICOM series).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no closing line.")
+@click.option("-v", "--verbose", count=True, help="More detail (model, precision, clipping).")
+def denoise_command(
+    input_path: Path,
+    output_path: Path,
+    model: str,
+    device: str,
+    precision: str,
+    tile: int,
+    batch_size: int,
+    threads: int | None,
+    modality: str | None,
+    series_uid: str | None,
+    output_format: str | None,
+    overwrite: bool,
+    quiet: bool,
+    verbose: int,
+) -> None:
+    """Denoise INPUT and write OUTPUT with the same intensities, dtype and metadata.
+
+    INPUT is a DICOM file, folder, zip file or DICOMDIR, a NIfTI, MetaImage, PNG, JPEG
+    or TIFF file. A DICOM series is written as a derived series of the same study.
+    """
+    import torch
+
+    from meddenoise.api import denoise_file, load_model
+    from meddenoise.console import progress_reporter
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    loaded = load_model(model, device=device)
+    if verbose:
+        click.echo(
+            f"model {loaded.name} ({loaded.arch}, sha256 {loaded.short_hash}) on "
+            f"{loaded.device}, {torch.get_num_threads()} threads",
+            err=True,
+        )
+    with progress_reporter("denoising", unit="tiles", quiet=quiet) as progress:
+        result = denoise_file(
+            input_path,
+            output_path,
+            model=loaded,
+            precision=precision,
+            tile=tile,
+            batch_size=batch_size,
+            modality=modality,
+            series_uid=series_uid,
+            output_format=output_format,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    if result.clipped and (verbose or not quiet):
+        click.echo(f"note: {result.clipped} values clipped to the storable range", err=True)
+    if not quiet:
+        click.echo(
+            f"wrote {result.output}: {result.slices} slice{'s' * (result.slices != 1)} in "
+            f"{result.seconds:.1f} s ({result.slices_per_second:.2f} slices/s)"
+        )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

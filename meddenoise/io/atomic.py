@@ -54,7 +54,7 @@ def check_output_path(
         if _same(out, src) or (out.is_dir() and _inside(src, out)):
             raise InputError(f"{out}: refusing to write over the input {src}")
     if (out.exists() or out.is_symlink()) and not overwrite:
-        raise InputError(f"{out}: already exists (use overwrite to replace it)")
+        raise InputError(f"{out}: already exists (--overwrite replaces it)")
     parent = out.parent
     if not parent.is_dir():
         raise InputError(f"{out}: output folder {parent} does not exist")
@@ -111,7 +111,7 @@ def atomic_output(
             raise InputError(f"{out}: nothing was written")
         if out.exists() or out.is_symlink():
             if not overwrite:
-                raise InputError(f"{out}: already exists (use overwrite to replace it)")
+                raise InputError(f"{out}: already exists (--overwrite replaces it)")
             _remove(out)
         os.replace(work, out)
     finally:

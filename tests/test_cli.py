@@ -87,3 +87,85 @@ def test_console_script_is_installed():
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
     assert out.returncode == 0
     assert __version__ in out.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    import torch
+
+    from meddenoise.checkpoint import save_checkpoint
+    from meddenoise.models import build_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, build_model("nen", depth=1))
+    return path
+
+
+@pytest.fixture
+def volume(tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    data = np.random.default_rng(0).integers(0, 500, (24, 20, 4)).astype(np.int16)
+    path = tmp_path / "vol.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    return path
+
+
+def test_denoise_writes_and_reports_a_closing_line(tiny_model, volume, tmp_path):
+    out = tmp_path / "out.nii.gz"
+    args = ["denoise", str(volume), "-o", str(out), "--model", str(tiny_model), "--threads", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+    closing = result.stdout.strip().splitlines()[-1]
+    assert closing.startswith(f"wrote {out}: 4 slices in ")
+    assert closing.endswith("slices/s)")
+    assert "4/4 tiles" in result.stderr  # plain progress off a terminal
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 2
+    assert "already exists" in again.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "default"], "no trained default model"),
+        (["--model", "missing.pt"], "no such checkpoint"),
+        (["--device", "tpu"], "unknown device"),
+        (["--precision", "fp16", "--device", "cpu"], "not supported on the CPU"),
+    ],
+)
+def test_denoise_bad_usage_exits_2_with_one_line(tiny_model, volume, tmp_path, args, message):
+    if "--model" not in args:
+        args = [*args, "--model", str(tiny_model)]
+    out = tmp_path / "out.nii.gz"
+    result = CliRunner().invoke(main, ["denoise", str(volume), "-o", str(out), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_denoise_bad_input_exits_2_and_writes_nothing(tiny_model, tmp_path):
+    bad = tmp_path / "broken.nii.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00 truncated")
+    out = tmp_path / "out.nii.gz"
+    result = CliRunner().invoke(
+        main, ["denoise", str(bad), "-o", str(out), "--model", str(tiny_model)]
+    )
+    assert result.exit_code == 2, result.output
+    assert str(bad) in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.nii.gz"]
+
+
+def test_info_describes_without_patient_data(volume):
+    result = CliRunner().invoke(main, ["info", str(volume), "--modality", "MR"])
+    assert result.exit_code == 0, result.output
+    assert "nifti" in result.output
+    assert "slices" in result.output
+    missing = CliRunner().invoke(main, ["info", "nowhere.dcm"])
+    assert missing.exit_code == 2
+    assert missing.output.startswith("Error: nowhere.dcm: no such file")

@@ -70,13 +70,14 @@ _SUFFIXES: dict[str, str] = {
 }
 
 _MAGIC: list[tuple[int, bytes, str]] = [
+    # DICM first: a DICOM preamble may itself hold a TIFF header (dual-personality files).
+    (128, b"DICM", "dicom"),
     (0, b"\x89PNG\r\n\x1a\n", "png"),
     (0, b"\xff\xd8\xff", "jpeg"),
     (0, b"II*\x00", "tiff"),
     (0, b"MM\x00*", "tiff"),
     (0, b"II+\x00", "tiff"),
     (0, b"MM\x00+", "tiff"),
-    (128, b"DICM", "dicom"),
     (344, b"n+1\x00", "nifti"),
     (0, b"\x1f\x8b", "gzip"),
 ]

@@ -70,8 +70,10 @@ def denoise_identity(image: MedicalImage, chunk: int = 7) -> MedicalImage:
     return image.with_pixels(out)
 
 
-def round_trip(source: Path, out: Path, modality: str | None = None) -> None:
-    image = read_image(source, modality=modality)
+def round_trip(
+    source: Path, out: Path, modality: str | None = None, series_uid: str | None = None
+) -> None:
+    image = read_image(source, modality=modality, series_uid=series_uid)
     before = hash_tree(source)
     written = write_image(denoise_identity(image), out)
     again = read_image(written, modality=modality)
@@ -104,7 +106,13 @@ def test_pydicom_compressed_variants(tmp_path, name):
 
 @pytest.mark.parametrize("series", DICOMDIR_SERIES)
 def test_dicomdir_test_series(tmp_path, series):
-    round_trip(PYDICOM_FILES / "dicomdirtests" / series, tmp_path / "out")
+    """Each series of each folder (some folders hold several series)."""
+    import pydicom
+
+    folder = PYDICOM_FILES / "dicomdirtests" / series
+    uids = {pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID for f in folder.iterdir()}
+    for k, uid in enumerate(sorted(uids)):
+        round_trip(folder, tmp_path / f"out{k}", series_uid=uid)
 
 
 @pytest.mark.parametrize("name", SHARED_DICOM)

@@ -15,11 +15,13 @@ therefore those of the untiled computation, up to float rounding.
 
 Examples
 --------
->>> tiles = plan_tiles(300, 517, tile=256, margin=94)
+>>> tiles = plan_tiles(200, 517, tile=256, margin=94)
 >>> len(tiles), tiles[0].window_shape
-(2, (300, 444))
+(3, (200, 444))
 >>> [t.core for t in tiles]
-[(0, 300, 0, 256), (0, 300, 256, 517)]
+[(0, 200, 0, 256), (0, 200, 256, 512), (0, 200, 512, 517)]
+>>> [t.window for t in tiles]
+[(0, 200, 0, 444), (0, 200, 73, 517), (0, 200, 73, 517)]
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from meddenoise.io.dicom.functional_groups import (
     is_enhanced,
     set_frame_derivations,
 )
+from meddenoise.io.dicom.pixel_data import PALETTE_KEYWORDS
 
 __all__ = [
     "CHANGED_KEYWORDS",
@@ -108,16 +109,7 @@ PIXEL_KEYWORDS: frozenset[str] = frozenset(
         "BitsStored",
         "HighBit",
         "PixelRepresentation",
-        "RedPaletteColorLookupTableDescriptor",
-        "GreenPaletteColorLookupTableDescriptor",
-        "BluePaletteColorLookupTableDescriptor",
-        "RedPaletteColorLookupTableData",
-        "GreenPaletteColorLookupTableData",
-        "BluePaletteColorLookupTableData",
-        "SegmentedRedPaletteColorLookupTableData",
-        "SegmentedGreenPaletteColorLookupTableData",
-        "SegmentedBluePaletteColorLookupTableData",
-        "PaletteColorLookupTableUID",
+        *PALETTE_KEYWORDS,
     }
 )
 

@@ -24,6 +24,7 @@ from meddenoise.io.dicom.derivation import (
     derived_image_type,
     reference_item,
 )
+from meddenoise.io.dicom.frames import number_of_frames
 
 __all__ = [
     "ENHANCED_SOP_CLASSES",
@@ -65,12 +66,6 @@ def is_enhanced(ds: Dataset) -> bool:
     return str(ds.get("SOPClassUID", "")) in ENHANCED_SOP_CLASSES or any(
         name in ds for name in _GROUPS
     )
-
-
-def number_of_frames(ds: Dataset) -> int:
-    """Return NumberOfFrames, 1 where absent or empty."""
-    value = ds.get("NumberOfFrames")
-    return int(value) if value not in (None, "") else 1
 
 
 def derive_frame_types(ds: Dataset) -> int:

@@ -175,7 +175,10 @@ def decode_frames(ds: Dataset, name: object) -> Iterator[tuple[np.ndarray, str]]
             arr, meta = decoder.as_array(ds, index=index, as_rgb=True)  # type: ignore[arg-type]
         except Exception as exc:  # any decoder failure is bad input
             text = " ".join(str(exc).split())[:300]
-            raise InputError(f"{name}: cannot decode pixel data ({text})") from None
+            hint = ""
+            if "12-bit" in text:  # only pylibjpeg-libjpeg decodes 12-bit JPEG Extended
+                hint = "; 12-bit JPEG needs pylibjpeg-libjpeg (GPL-3, installed separately)"
+            raise InputError(f"{name}: cannot decode pixel data ({text}){hint}") from None
         yield _to_toolkit_colour(arr, _photometric(meta, ds), ds, name)
 
 

@@ -1,0 +1,1 @@
+"""Training: the data split, training images, patches, the loop and its configuration."""

@@ -204,5 +204,83 @@ def denoise_command(
         )
 
 
+@main.command("train")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="TOML training configuration (see configs/default_train.toml).",
+)
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Run folder."
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
+@click.option("--steps", type=click.IntRange(1), help="Override the configured steps.")
+@click.option("--threads", type=click.IntRange(1, 1024), help="CPU threads for torch.")
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(0.1),
+    help="Stop with a checkpoint after this long (resume later with --resume).",
+)
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Run under torchrun: DistributedDataParallel over the launched processes.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+def train_command(
+    config_path: Path,
+    out_dir: Path,
+    resume: bool,
+    steps: int | None,
+    threads: int | None,
+    max_minutes: float | None,
+    distributed: bool,
+    quiet: bool,
+) -> None:
+    """Train a denoiser on Algorithm 1 noise as configured, with checkpoints and resume."""
+    import torch
+
+    from meddenoise.console import progress_reporter
+    from meddenoise.train.config import load_config
+    from meddenoise.train.distributed import distributed_context
+    from meddenoise.train.loop import StepReport, train
+
+    config = load_config(config_path, steps=steps)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    with distributed_context(distributed) as rank:
+        show = not quiet and rank == 0
+        with progress_reporter("training", unit="steps", quiet=not show) as progress:
+            last_line = [0.0]
+
+            def on_step(report: StepReport) -> None:
+                progress(report.step, report.steps)
+                if show and (report.validation or report.step - last_line[0] >= 25):
+                    last_line[0] = report.step
+                    extra = ""
+                    if report.validation:
+                        extra = f", validation PSNR {report.validation['mean']:.2f} dB"
+                    click.echo(
+                        f"step {report.step}: loss {report.loss:.5f}, "
+                        f"{report.patches_per_second:.1f} patches/s{extra}",
+                        err=True,
+                    )
+
+            result = train(
+                config,
+                out_dir,
+                resume=resume,
+                on_step=on_step,
+                max_seconds=max_minutes * 60 if max_minutes else None,
+            )
+    if rank == 0 and not quiet:
+        best = f", best validation PSNR {result.best_psnr:.2f} dB" if result.best_psnr else ""
+        click.echo(
+            f"trained to step {result.steps} in {result.seconds / 60:.1f} min{best}; "
+            f"checkpoints in {result.out_dir}"
+        )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

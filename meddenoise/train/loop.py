@@ -1,0 +1,328 @@
+"""The training loop: Algorithm 1 patches, the paper's two losses, Adam, checkpoints, resume.
+
+Losses (DESIGN.md section 3): stage I's estimated noise against the true perturbation
+``noisy - clean`` by MSE, the output image against the clean image by L1; the ``nen``
+variant has only the first. A run writes into its folder:
+
+- ``last.pt``: the latest checkpoint, with the optimizer and sampler state for
+  ``resume`` (every ``checkpoint_every`` steps and at the end);
+- ``best.pt``: the checkpoint with the best mean validation PSNR so far;
+- ``log.jsonl``: one line per validation.
+
+Checkpoints are written atomically, so a run killed at any moment resumes from its last
+checkpoint and draws the same patches the uninterrupted run would have. With
+``torch.distributed`` initialised (``torchrun``), gradients are averaged across
+processes (DistributedDataParallel), each process draws its own patches, and only rank 0
+writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from meddenoise.checkpoint import load_checkpoint, save_checkpoint
+from meddenoise.errors import InputError
+from meddenoise.metrics import psnr
+from meddenoise.models import build_model
+from meddenoise.models.base import Denoiser
+from meddenoise.noise import add_noise
+from meddenoise.train.config import TrainConfig
+from meddenoise.train.images import TrainingImage, load_images
+from meddenoise.train.patches import PatchSampler
+from meddenoise.train.split import load_split
+
+__all__ = ["StepReport", "TrainResult", "ValidationSet", "train"]
+
+#: ``on_step(report)`` after every optimizer step.
+StepCallback = Callable[["StepReport"], None]
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """Progress of a run after one step."""
+
+    step: int
+    steps: int
+    loss: float
+    patches_per_second: float
+    validation: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where a finished (or stopped) run left its files."""
+
+    out_dir: Path
+    steps: int
+    seconds: float
+    best_psnr: float | None
+
+
+@dataclass
+class ValidationSet:
+    """Fixed, seeded noisy crops per family: the same numbers on every validation."""
+
+    clean: dict[str, list[np.ndarray]]
+    noisy: dict[str, list[np.ndarray]]
+
+    @classmethod
+    def build(cls, images: list[TrainingImage], config: TrainConfig) -> ValidationSet:
+        """Take ``val_crops`` centre-ish crops per family and noise them with fixed seeds."""
+        rng = np.random.default_rng(config.seed + 1_000_003)
+        clean: dict[str, list[np.ndarray]] = {}
+        noisy: dict[str, list[np.ndarray]] = {}
+        for family in sorted({image.family for image in images}):
+            pool = [(i, s) for i in images if i.family == family for s in i.slices]
+            for _ in range(config.val_crops):
+                _, chunk = pool[int(rng.integers(len(pool)))]
+                crop = _crop(chunk, config.val_crop, rng)
+                for sigma in config.val_sigmas:
+                    for kind in ("gaussian", "speckle"):
+                        seed = int(rng.integers(2**31))
+                        clean.setdefault(family, []).append(crop)
+                        noisy.setdefault(family, []).append(add_noise(crop, kind, sigma, rng=seed))
+        return cls(clean, noisy)
+
+    def evaluate(self, model: Denoiser, *, precision: str) -> dict[str, float]:
+        """Mean PSNR per family of the model's output, and of the noisy input."""
+        device = next(model.parameters()).device
+        result: dict[str, float] = {}
+        was_training = model.training
+        model.eval()
+        with torch.inference_mode():
+            for family, crops in self.noisy.items():
+                scores, baseline = [], []
+                for clean, noisy in zip(self.clean[family], crops, strict=True):
+                    x = torch.from_numpy(np.repeat(noisy, 3 // noisy.shape[0], axis=0))[None]
+                    with torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16"):
+                        out = model(x.to(device)).clean.float().clamp(0, 1)[0].cpu().numpy()
+                    if clean.shape[0] == 1:
+                        out = out.mean(axis=0, keepdims=True)
+                    scores.append(psnr(clean, out))
+                    baseline.append(psnr(clean, noisy))
+                result[family] = float(np.mean(scores))
+                result[f"{family}_noisy"] = float(np.mean(baseline))
+        model.train(was_training)
+        families = [k for k in result if not k.endswith("_noisy")]
+        result["mean"] = float(np.mean([result[f] for f in families]))
+        return result
+
+
+def _crop(chunk: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
+    _, height, width = chunk.shape
+    h, w = min(side, height), min(side, width)
+    y = int(rng.integers(height - h + 1))
+    x = int(rng.integers(width - w + 1))
+    return np.ascontiguousarray(chunk[:, y : y + h, x : x + w])
+
+
+def _learning_rate(config: TrainConfig, step: int) -> float:
+    if config.schedule == "constant":
+        return config.lr
+    progress = min(step / config.steps, 1.0)
+    floor = config.lr * config.min_lr_ratio
+    return floor + (config.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _rank_and_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _agree(flag: bool) -> bool:
+    """Make a stop decision shared: true on every process when true on any."""
+    rank_world = _rank_and_world()
+    if rank_world[1] == 1:
+        return flag
+    import torch.distributed as dist
+
+    value = torch.tensor([1 if flag else 0])
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def _loss(model: nn.Module, arch: str, clean: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
+    out = model(noisy)
+    noise_loss = nn.functional.mse_loss(out.noise.float(), noisy - clean)
+    if arch == "nen":
+        return noise_loss
+    return noise_loss + nn.functional.l1_loss(out.clean.float(), clean)
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    images: tuple[list[TrainingImage], list[TrainingImage]] | None = None,
+    on_step: StepCallback | None = None,
+    max_seconds: float | None = None,
+) -> TrainResult:
+    """Train a model as configured, writing checkpoints into ``out_dir``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        What to train and how.
+    out_dir : path-like
+        The run's folder (created). Without ``resume`` it must not hold a run already.
+    resume : bool
+        Continue from ``out_dir/last.pt`` (same configuration required but ``steps``).
+    images : tuple of lists, optional
+        ``(train, validation)`` images, instead of reading ``config.split``.
+    on_step : callable, optional
+        Called after every step with a :class:`StepReport`.
+    max_seconds : float, optional
+        Stop (with a checkpoint) after this much wall time: for runs that must end with
+        a session and go on in the next one.
+
+    Returns
+    -------
+    TrainResult
+    """
+    rank, world = _rank_and_world()
+    out = Path(out_dir)
+    last = out / "last.pt"
+    if resume and not last.is_file():
+        raise InputError(f"{out}: nothing to resume (no last.pt)")
+    if not resume and last.exists():
+        raise InputError(f"{out}: holds a run already (use resume, or another folder)")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    train_images, val_images = images if images is not None else _read_images(config)
+    torch.manual_seed(config.seed)
+    model = build_model(config.arch, **config.model)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas)
+    sampler = PatchSampler(
+        train_images,
+        patch=config.patch,
+        batch=config.batch,
+        sigma_max=config.sigma_max,
+        seed=config.seed + 7919 * rank,
+    )
+    step = 0
+    best: float | None = None
+    if resume:
+        step, best = _restore(last, config, model, optimizer, sampler, rank)
+    trained: nn.Module = model
+    if world > 1:
+        trained = nn.parallel.DistributedDataParallel(model)
+    validation = ValidationSet.build(val_images, config) if rank == 0 else None
+    normalization = {"contract": "meddenoise.intensity", "mappings": _mappings(train_images)}
+
+    def save(path: Path, metrics: dict[str, float] | None = None, *, full: bool) -> None:
+        extra: dict[str, Any] = {}
+        if full:
+            extra = {
+                "optimizer": optimizer.state_dict(),
+                "sampler": sampler.state(),
+                "resume": {"step": step, "best": best},
+            }
+        save_checkpoint(
+            path,
+            model,
+            normalization=normalization,
+            training={
+                "config": config.to_dict(),
+                "steps": step,
+                "noise": "Algorithm 1: sigma ~ U(0, sigma_max), gaussian or speckle, clipped",
+                "data": [str(i.item.path.name) for i in train_images],
+                "processes": world,
+            },
+            metrics=metrics or {},
+            extra=extra,
+        )
+
+    started = time.perf_counter()
+    while step < config.steps:
+        tick = time.perf_counter()
+        clean_np, noisy_np = sampler.sample()
+        clean = torch.from_numpy(clean_np).contiguous(memory_format=torch.channels_last)
+        noisy = torch.from_numpy(noisy_np).contiguous(memory_format=torch.channels_last)
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(config, step)
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", torch.bfloat16, enabled=config.precision == "bf16"):
+            loss = _loss(trained, config.arch, clean, noisy)
+        loss.backward()  # type: ignore[no-untyped-call]  # torch stubs
+        optimizer.step()
+        step += 1
+        scores = None
+        timed_out = _agree(max_seconds is not None and time.perf_counter() - started > max_seconds)
+        if rank == 0 and validation is not None:
+            if step % config.validate_every == 0 or step == config.steps:
+                scores = validation.evaluate(model, precision=config.precision)
+                _log(out / "log.jsonl", {"step": step, "loss": float(loss.detach()), **scores})
+                if best is None or scores["mean"] > best:
+                    best = scores["mean"]
+                    save(out / "best.pt", scores, full=False)
+            if step % config.checkpoint_every == 0 or step == config.steps or timed_out:
+                save(last, scores, full=True)
+        if on_step is not None:
+            rate = config.batch * world / max(time.perf_counter() - tick, 1e-9)
+            on_step(StepReport(step, config.steps, float(loss.detach()), rate, scores))
+        if timed_out:
+            break
+    return TrainResult(out, step, time.perf_counter() - started, best)
+
+
+def _read_images(config: TrainConfig) -> tuple[list[TrainingImage], list[TrainingImage]]:
+    items = load_split(config.split)
+    kwargs: dict[str, Any] = {"families": config.families, "max_slices": config.max_slices}
+    return (
+        load_images(items, split="train", **kwargs),
+        load_images(items, split="validation", **kwargs),
+    )
+
+
+def _mappings(images: list[TrainingImage]) -> dict[str, Any]:
+    kinds: dict[str, Any] = {}
+    for image in images:
+        kinds.setdefault(image.family, image.mapping.get("kind"))
+    return kinds
+
+
+def _restore(
+    path: Path,
+    config: TrainConfig,
+    model: Denoiser,
+    optimizer: torch.optim.Optimizer,
+    sampler: PatchSampler,
+    rank: int,
+) -> tuple[int, float | None]:
+    ckpt = load_checkpoint(path)
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    saved = dict(ckpt.training.get("config", {}))
+    mine = config.to_dict()
+    saved.pop("steps", None)
+    mine.pop("steps", None)
+    if saved != mine:
+        changed = sorted(k for k in mine if saved.get(k) != mine.get(k))
+        raise InputError(f"{path}: the run was made with other options ({', '.join(changed)})")
+    model.load_state_dict(ckpt.state_dict)
+    optimizer.load_state_dict(raw["optimizer"])
+    if rank == 0:
+        sampler.set_state(raw["sampler"])
+    else:  # other ranks continue their own streams from a rank-specific point
+        sampler.rng = np.random.default_rng([config.seed, rank, int(raw["resume"]["step"])])
+    return int(raw["resume"]["step"]), raw["resume"].get("best")
+
+
+def _log(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")

@@ -1,0 +1,28 @@
+import pytest
+
+from meddenoise.errors import InputError
+from meddenoise.train.config import TrainConfig, load_config
+
+
+def test_defaults_are_the_papers_optimizer():
+    cfg = TrainConfig()
+    assert (cfg.lr, cfg.betas, cfg.batch, cfg.sigma_max) == (5e-4, (0.9, 0.99), 24, 75.0)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_toml_with_overrides_and_typos(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text('arch = "nen"\nsteps = 10\nbetas = [0.8, 0.9]\n')
+    cfg = load_config(path, steps=3, patch=None)
+    assert (cfg.arch, cfg.steps, cfg.betas) == ("nen", 3, (0.8, 0.9))
+    path.write_text("stesp = 10\n")
+    with pytest.raises(InputError, match="unknown training option"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"steps": 0}, {"lr": 0.0}, {"precision": "fp16"}, {"families": ("pet",)}]
+)
+def test_bad_values(bad):
+    with pytest.raises(InputError, match="bad training configuration"):
+        TrainConfig(**bad)

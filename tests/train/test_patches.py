@@ -1,0 +1,42 @@
+from pathlib import Path
+
+import numpy as np
+
+from meddenoise.train.images import TrainingImage
+from meddenoise.train.patches import PatchSampler
+from meddenoise.train.split import SplitItem
+
+
+def _image(family, shape, value):
+    item = SplitItem(Path(family), "OT", family, "train", family)
+    return TrainingImage(item, [np.full(shape, value, np.float32)])
+
+
+def test_families_are_drawn_with_equal_odds_whatever_their_size():
+    images = [_image("ct", (1, 40, 40), 0.2)] + [_image("dermoscopy", (3, 40, 40), 0.8)] * 50
+    sampler = PatchSampler(images, patch=8, batch=400, sigma_max=0.0, seed=1)
+    clean, noisy = sampler.sample()
+    share = float(np.mean(clean[:, 0, 0, 0] < 0.5))
+    assert 0.42 < share < 0.58
+    np.testing.assert_array_equal(clean, noisy)  # sigma_max 0: no noise
+
+
+def test_small_slices_are_padded_and_grey_is_repeated():
+    sampler = PatchSampler([_image("mri", (1, 5, 30), 0.5)], patch=16, batch=3, seed=0)
+    clean, noisy = sampler.sample()
+    assert clean.shape == (3, 3, 16, 16)
+    np.testing.assert_array_equal(clean[:, 0], clean[:, 2])
+    assert not np.array_equal(clean, noisy)
+    assert 0.0 <= noisy.min() <= noisy.max() <= 1.0
+
+
+def test_state_makes_sampling_resumable():
+    images = [_image("ct", (1, 50, 50), 0.4)]
+    a = PatchSampler(images, patch=8, batch=4, seed=3)
+    a.sample()
+    state = a.state()
+    expected = a.sample()
+    b = PatchSampler(images, patch=8, batch=4, seed=99)
+    b.set_state(state)
+    for got, want in zip(b.sample(), expected, strict=True):
+        np.testing.assert_array_equal(got, want)

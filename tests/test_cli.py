@@ -169,3 +169,43 @@ def test_info_describes_without_patient_data(volume):
     missing = CliRunner().invoke(main, ["info", "nowhere.dcm"])
     assert missing.exit_code == 2
     assert missing.output.startswith("Error: nowhere.dcm: no such file")
+
+
+def test_evaluate_writes_csv_and_markdown_and_is_deterministic(tiny_model, tmp_path):
+    from PIL import Image
+
+    rng = __import__("numpy").random.default_rng(0)
+    data = tmp_path / "imgs"
+    data.mkdir()
+    for k in range(2):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3)).astype("uint8")).save(data / f"{k}.png")
+    args = [
+        "evaluate",
+        "--data",
+        str(data),
+        "--family",
+        "dermoscopy",
+        "--model",
+        f"tiny={tiny_model}",
+        "--sigmas",
+        "25",
+        "--noise",
+        "gaussian",
+        "--methods",
+        "noisy,tv",
+        "--crop",
+        "48",
+    ]
+    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a.csv")])
+    assert first.exit_code == 0, first.output
+    assert "dermoscopy" in first.stdout
+    assert "tiny" in first.stdout
+    second = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "b.csv")])
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert (tmp_path / "a.md").is_file()
+    again = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a.csv")])
+    assert again.exit_code == 2
+    assert "already exists" in again.output
+    bad = CliRunner().invoke(main, [*args[:-6], "--sigmas", "ten"])
+    assert bad.exit_code == 2
+    del second

@@ -249,35 +249,44 @@ def train(
         )
 
     started = time.perf_counter()
-    while step < config.steps:
-        tick = time.perf_counter()
-        clean_np, noisy_np = sampler.sample()
-        clean = torch.from_numpy(clean_np).contiguous(memory_format=torch.channels_last)
-        noisy = torch.from_numpy(noisy_np).contiguous(memory_format=torch.channels_last)
-        for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(config, step)
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", torch.bfloat16, enabled=config.precision == "bf16"):
-            loss = _loss(trained, config.arch, clean, noisy)
-        loss.backward()  # type: ignore[no-untyped-call]  # torch stubs
-        optimizer.step()
-        step += 1
-        scores = None
-        timed_out = _agree(max_seconds is not None and time.perf_counter() - started > max_seconds)
-        if rank == 0 and validation is not None:
-            if step % config.validate_every == 0 or step == config.steps:
-                scores = validation.evaluate(model, precision=config.precision)
-                _log(out / "log.jsonl", {"step": step, "loss": float(loss.detach()), **scores})
-                if best is None or scores["mean"] > best:
-                    best = scores["mean"]
-                    save(out / "best.pt", scores, full=False)
-            if step % config.checkpoint_every == 0 or step == config.steps or timed_out:
-                save(last, scores, full=True)
-        if on_step is not None:
-            rate = config.batch * world / max(time.perf_counter() - tick, 1e-9)
-            on_step(StepReport(step, config.steps, float(loss.detach()), rate, scores))
-        if timed_out:
-            break
+    saved = step
+    try:
+        while step < config.steps:
+            tick = time.perf_counter()
+            clean_np, noisy_np = sampler.sample()
+            clean = torch.from_numpy(clean_np).contiguous(memory_format=torch.channels_last)
+            noisy = torch.from_numpy(noisy_np).contiguous(memory_format=torch.channels_last)
+            for group in optimizer.param_groups:
+                group["lr"] = _learning_rate(config, step)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", torch.bfloat16, enabled=config.precision == "bf16"):
+                loss = _loss(trained, config.arch, clean, noisy)
+            loss.backward()  # type: ignore[no-untyped-call]  # torch stubs
+            optimizer.step()
+            step += 1
+            scores = None
+            elapsed = time.perf_counter() - started
+            timed_out = _agree(max_seconds is not None and elapsed > max_seconds)
+            if rank == 0 and validation is not None:
+                if step % config.validate_every == 0 or step == config.steps:
+                    scores = validation.evaluate(model, precision=config.precision)
+                    _log(out / "log.jsonl", {"step": step, "loss": float(loss.detach()), **scores})
+                    if best is None or scores["mean"] > best:
+                        best = scores["mean"]
+                        save(out / "best.pt", scores, full=False)
+                if step % config.checkpoint_every == 0 or step == config.steps or timed_out:
+                    save(last, scores, full=True)
+                    saved = step
+            if on_step is not None:
+                rate = config.batch * world / max(time.perf_counter() - tick, 1e-9)
+                on_step(StepReport(step, config.steps, float(loss.detach()), rate, scores))
+            if timed_out:
+                break
+    except KeyboardInterrupt:
+        # Interrupted (Ctrl-C, SIGINT): keep what was trained since the last checkpoint.
+        if rank == 0 and step > saved:
+            save(last, None, full=True)
+        raise
     return TrainResult(out, step, time.perf_counter() - started, best)
 
 

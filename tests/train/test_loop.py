@@ -49,3 +49,16 @@ def test_a_stopped_run_checkpoints_and_refuses_to_be_overwritten(tiny_config, tm
         train(other, tmp_path / "run", resume=True)
     with pytest.raises(InputError, match="nothing to resume"):
         train(tiny_config, tmp_path / "empty", resume=True)
+
+
+def test_an_interrupted_run_keeps_its_last_steps(tiny_config, tmp_path):
+    config = TrainConfig.from_dict({**tiny_config.to_dict(), "checkpoint_every": 100})
+
+    def interrupt(report):
+        if report.step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", on_step=interrupt)
+    assert load_checkpoint(tmp_path / "run" / "last.pt").training["steps"] == 3
+    assert train(config, tmp_path / "run", resume=True).steps == 4

@@ -189,7 +189,7 @@ def _run(
     *,
     precision: str,
     tile: int,
-    batch_size: int,
+    batch_size: int | None,
     progress: Progress | None,
 ) -> npt.NDArray[np.float32]:
     import torch
@@ -216,7 +216,7 @@ def denoise_array(
     device: str = "auto",
     precision: str = "auto",
     tile: int = 512,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Denoise float images in [0, 1]: ``(H, W)``, ``(H, W, 3)``, ``(N, H, W)`` or ``(N, H, W, 3)``.
@@ -235,7 +235,8 @@ def denoise_array(
         Where and in which arithmetic to run (see :func:`load_model`,
         :func:`~meddenoise.engine.precision.resolve_precision`).
     tile, batch_size : int
-        Tiling of large images; the result does not depend on them.
+        Tiling of large images; the result does not depend on them. ``batch_size=None``
+        is 1 on a CPU and 4 on an accelerator.
     progress : callable, optional
         ``progress(done, total)`` in tiles.
 
@@ -279,7 +280,7 @@ def denoise(
     device: str = "auto",
     precision: str = "auto",
     tile: int = 512,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     mapping: IntensityMapping | None = None,
     progress: Progress | None = None,
 ) -> tuple[MedicalImage, RestoreStats]:
@@ -340,7 +341,7 @@ def denoise_file(
     device: str = "auto",
     precision: str = "auto",
     tile: int = 512,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     modality: str | None = None,
     series_uid: str | None = None,
     output_format: str | None = None,

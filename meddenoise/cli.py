@@ -130,9 +130,7 @@ _FORMATS = ("dicom", "nifti", "metaimage", "png", "jpeg", "tiff")
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 4096),
-    default=4,
-    show_default=True,
-    help="Tiles per pass.",
+    help="Tiles per pass (default: 1 on a CPU, 4 on a GPU).",
 )
 @click.option(
     "--threads", type=click.IntRange(1, 1024), help="CPU threads for torch (default: all cores)."
@@ -154,7 +152,7 @@ def denoise_command(
     device: str,
     precision: str,
     tile: int,
-    batch_size: int,
+    batch_size: int | None,
     threads: int | None,
     modality: str | None,
     series_uid: str | None,

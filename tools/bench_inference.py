@@ -1,6 +1,6 @@
 """Benchmark inference: speed per slice, efficiency, tiling and I/O overheads, peak memory.
 
-Usage: ``python tools/bench_inference.py [--device cpu] [--repeats 2] [--skip-large]``
+Usage: ``python tools/bench_inference.py [--device cpu] [--repeats 2] [--sections 1,2,3,4]``
 
 Everything is measured in one run on this machine and reported as ratios where a ratio
 is the point:
@@ -12,9 +12,9 @@ is the point:
 3. end-to-end overhead: (read + normalise + write) / model time for a 100-slice 512x512
    DICOM series (written here from a synthetic CT volume);
 4. peak resident memory denoising an 8192x8192 16-bit TIFF through the CLI path, in a
-   child process (``--skip-large`` skips it; on a CPU it takes long with the full model,
-   so ``--large-depth 1`` uses a one-RRDB model with the same feature widths, which
-   holds the same tile buffers).
+   child process (on a CPU it takes long with the full model, so ``--large-depth 1``
+   uses a one-RRDB model with the same feature widths, which holds the same tile
+   buffers).
 """
 
 from __future__ import annotations
@@ -67,10 +67,10 @@ def slice_speed(model: Denoiser, side: int, precision: str, repeats: int) -> tup
     return seconds * 1000, 2 * macs / seconds / 1e9
 
 
-def tiling_overhead(model: Denoiser, repeats: int) -> tuple[float, int]:
-    """Tiled / untiled time on a 1024x1024 slice at the default tile size."""
+def tiling_overhead(model: Denoiser, repeats: int, tile: int | None) -> tuple[float, int]:
+    """Tiled / untiled time on a 1024x1024 slice at the default (or a given) tile size."""
     x = torch.rand(1, 3, 1024, 1024)
-    default = TilingConfig()
+    default = TilingConfig() if tile is None else TilingConfig(tile=tile)
     untiled = _timed(lambda: denoise_tensor(model, x, config=TilingConfig(tile=1024)), repeats)
     tiled = _timed(lambda: denoise_tensor(model, x, config=default), repeats)
     return tiled / untiled, default.tile
@@ -121,7 +121,7 @@ def _write_ct_series(folder: Path, *, slices: int, side: int) -> Path:
     return folder
 
 
-def large_tiff_peak_rss(checkpoint: Path, work: Path) -> tuple[float, float]:
+def large_tiff_peak_rss(checkpoint: Path, work: Path, tile: int | None) -> tuple[float, float]:
     """Peak RSS (MiB) of a child process denoising an 8192x8192 uint16 TIFF, and seconds."""
     import tifffile
 
@@ -131,7 +131,7 @@ def large_tiff_peak_rss(checkpoint: Path, work: Path) -> tuple[float, float]:
     code = (
         "import resource, sys; from meddenoise.api import denoise_file; "
         f"denoise_file({str(source)!r}, {str(work / 'large_out.tif')!r}, "
-        f"model={str(checkpoint)!r}, device='cpu', precision='fp32'); "
+        f"model={str(checkpoint)!r}, device='cpu', precision='fp32', tile={tile or 512}); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     start = time.perf_counter()
@@ -144,10 +144,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--precisions", default="fp32,bf16")
-    parser.add_argument("--skip-large", action="store_true", help="skip the 8192^2 TIFF")
-    parser.add_argument("--skip-io", action="store_true", help="skip the 100-slice series")
+    parser.add_argument("--sections", default="1,2,3,4", help="which measurements to run")
+    parser.add_argument("--tile", type=int, default=None, help="tile of sections 2 and 4")
     parser.add_argument("--large-depth", type=int, default=3, help="RRDBs per stage, 8192^2")
     args = parser.parse_args(argv)
+    sections = {int(x) for x in args.sections.split(",") if x}
     device = resolve_device(args.device)
     precisions = [p for p in args.precisions.split(",") if p]
     torch.manual_seed(0)
@@ -156,8 +157,9 @@ def main(argv: list[str] | None = None) -> None:
         f"inference benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"device {device}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
     )
-    print("1. speed per slice (two_stage, untiled)")
-    for precision in precisions:
+    if 1 in sections:
+        print("1. speed per slice (two_stage, untiled)")
+    for precision in precisions if 1 in sections else []:
         peak = matmul_peak(precision, device)
         for side in (256, 512):
             ms, gflops = slice_speed(model, side, precision, args.repeats)
@@ -166,25 +168,26 @@ def main(argv: list[str] | None = None) -> None:
                 f"= {gflops / peak:5.1%} of the {precision} matmul peak ({peak:.1f} GFLOP/s)",
                 flush=True,
             )
-    ratio, tile = tiling_overhead(model, args.repeats)
-    print(f"2. tiling overhead, 1024x1024, tile {tile}: tiled / untiled = {ratio:.2f}x", flush=True)
+    if 2 in sections:
+        ratio, tile = tiling_overhead(model, args.repeats, args.tile)
+        print(f"2. tiling overhead, 1024x1024, tile {tile}: tiled / untiled = {ratio:.2f}x")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         from meddenoise.checkpoint import save_checkpoint
 
         checkpoint = save_checkpoint(work / "bench.pt", model.cpu())
-        if not args.skip_io:
+        if 3 in sections:
             overhead, total, model_s = io_overhead(checkpoint, work)
             print(
                 f"3. end-to-end, 100 x 512x512 DICOM: (read + normalise + write) / model = "
                 f"{overhead:.3f} ({total:.1f} s in all, {model_s:.1f} s in the model)",
                 flush=True,
             )
-        if not args.skip_large:
+        if 4 in sections:
             small = save_checkpoint(
                 work / "large.pt", build_model("two_stage", depth=args.large_depth)
             )
-            rss, seconds = large_tiff_peak_rss(small, work)
+            rss, seconds = large_tiff_peak_rss(small, work, args.tile)
             raw = 8192 * 8192 * 2 / 2**20
             print(
                 f"4. 8192x8192 uint16 TIFF (depth {args.large_depth}): peak RSS {rss:.0f} MiB "

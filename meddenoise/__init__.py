@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from meddenoise._version import __version__
 
 if TYPE_CHECKING:
+    from meddenoise.api import denoise, denoise_array, denoise_file, load_model
     from meddenoise.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     from meddenoise.device import resolve_device
     from meddenoise.errors import MeddenoiseError
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     from meddenoise.noise import add_noise, add_random_noise
 
 _EXPORTS: dict[str, str] = {
+    "denoise": "meddenoise.api",
+    "denoise_array": "meddenoise.api",
+    "denoise_file": "meddenoise.api",
+    "load_model": "meddenoise.api",
     "Checkpoint": "meddenoise.checkpoint",
     "load_checkpoint": "meddenoise.checkpoint",
     "save_checkpoint": "meddenoise.checkpoint",
@@ -47,7 +52,11 @@ __all__ = [
     "available_models",
     "build_model",
     "compute_metrics",
+    "denoise",
+    "denoise_array",
+    "denoise_file",
     "load_checkpoint",
+    "load_model",
     "resolve_device",
     "save_checkpoint",
 ]

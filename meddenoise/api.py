@@ -17,7 +17,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -118,20 +117,33 @@ class DenoiseResult:
 
 
 def default_model_path() -> Path:
-    """Return the shipped default checkpoint (``weights/default-<hash>.pt``).
+    """Return the shipped default checkpoint (``weights/default-<sha256[:12]>.pt``).
+
+    The digest in the file name is checked against the file, so a damaged or replaced
+    default model is refused rather than used.
 
     Raises
     ------
     InputError
-        When this installation ships no default model.
+        When this installation ships no default model, more than one, or one whose
+        content does not match its name.
     """
+    from meddenoise.checkpoint import DIGEST_CHARS, file_digest
+
     found = sorted(WEIGHTS_DIR.glob("default-*.pt")) if WEIGHTS_DIR.is_dir() else []
     if not found:
         raise InputError(
             "no trained default model ships with this version of meddenoise; "
             "pass a checkpoint with --model PATH (random weights are never used)"
         )
-    return found[-1]
+    if len(found) > 1:
+        names = ", ".join(path.name for path in found)
+        raise InputError(f"{WEIGHTS_DIR}: several default models ({names}); keep one")
+    path = found[0]
+    expected = path.stem.removeprefix("default-")
+    if len(expected) != DIGEST_CHARS or file_digest(path)[:DIGEST_CHARS] != expected:
+        raise InputError(f"{path}: content does not match the digest in its name; reinstall")
+    return path
 
 
 def load_model(
@@ -169,12 +181,12 @@ def load_model(
 def _load_cached(path: str, device: str, name: str) -> LoadedModel:
     import torch
 
-    from meddenoise.checkpoint import load_checkpoint
+    from meddenoise.checkpoint import file_digest, load_checkpoint
 
     ckpt = load_checkpoint(path)
     model = ckpt.build().to(torch.device(device))
     model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = file_digest(path)
     info = {"training": ckpt.training, "metrics": ckpt.metrics, "normalization": ckpt.normalization}
     return LoadedModel(model.eval(), name, digest, ckpt.arch, torch.device(device), info)
 

@@ -28,7 +28,14 @@ if TYPE_CHECKING:
 
     from meddenoise.models.base import Denoiser
 
-__all__ = ["FORMAT_VERSION", "Checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "export_checkpoint",
+    "file_digest",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 #: Version of the file layout; bumped when a reader of the old layout could misread a file.
 FORMAT_VERSION = 1
@@ -220,6 +227,87 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         meddenoise_version=str(raw.get("meddenoise_version", "unknown")),
         format_version=version,
     )
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """Return the SHA-256 of a file as hex, read in chunks.
+
+    Parameters
+    ----------
+    path : path-like
+        Any file.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+#: Hex digits of the SHA-256 kept in a released checkpoint's file name.
+DIGEST_CHARS = 12
+
+
+def export_checkpoint(
+    source: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    name: str = "default",
+    metrics: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a release copy of a checkpoint as ``<name>-<sha256[:12]>.pt``.
+
+    Only the standard entries are kept (training-only state such as the optimizer and the
+    sampler is dropped), so a release file holds the weights and their description. The
+    digest in the name is the SHA-256 of the written file: :func:`meddenoise.api.load_model`
+    checks it before it uses the shipped default model.
+
+    Parameters
+    ----------
+    source : path-like
+        A checkpoint (e.g. ``runs/default/best.pt``).
+    out_dir : path-like
+        Folder to write into (e.g. ``meddenoise/weights``); it must exist.
+    name : str
+        File name stem before the digest.
+    metrics : mapping, optional
+        Replaces the recorded metrics (e.g. with an evaluation summary).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    CheckpointError
+        If ``source`` is not a valid checkpoint or ``out_dir`` is not a folder.
+    """
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: no such folder")
+    if not name or "/" in name or name.startswith("."):
+        raise CheckpointError(f"invalid release name {name!r}")
+    ckpt = load_checkpoint(source)
+    model = ckpt.build()
+    staged = save_checkpoint(
+        folder / f".{name}-staged.pt",
+        model,
+        normalization=ckpt.normalization,
+        training=ckpt.training,
+        metrics=ckpt.metrics if metrics is None else metrics,
+    )
+    staged.chmod(0o644)  # a release file is read by everyone who installs it
+    target = folder / f"{name}-{file_digest(staged)[:DIGEST_CHARS]}.pt"
+    os.replace(staged, target)
+    return target
 
 
 def _unsafe_reason(exc: Exception) -> str:

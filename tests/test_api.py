@@ -73,6 +73,39 @@ def test_the_default_model_is_never_random_weights(monkeypatch, tmp_path):
         load_model("default")
 
 
+def test_the_shipped_default_model_matches_its_name(monkeypatch, tmp_path, tiny_checkpoint):
+    import meddenoise.api as api
+    from meddenoise.checkpoint import export_checkpoint
+
+    monkeypatch.setattr(api, "WEIGHTS_DIR", tmp_path)
+    released = export_checkpoint(tiny_checkpoint, tmp_path)
+    digest = hashlib.sha256(released.read_bytes()).hexdigest()
+    assert released.name == f"default-{digest[:12]}.pt"
+    assert api.default_model_path() == released
+    loaded = load_model("default", device="cpu")
+    assert loaded.name == "default"
+    assert loaded.sha256 == digest
+
+    damaged = bytearray(released.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    released.write_bytes(bytes(damaged))
+    with pytest.raises(InputError, match="does not match the digest"):
+        api.default_model_path()
+    (tmp_path / "default-000000000000.pt").write_bytes(b"")
+    with pytest.raises(InputError, match="several default models"):
+        api.default_model_path()
+
+
+def test_the_real_default_model_ships_and_loads():
+    import meddenoise.api as api
+
+    path = api.default_model_path()
+    loaded = load_model("default", device="cpu")
+    assert loaded.arch == "two_stage"
+    assert loaded.sha256.startswith(path.stem.removeprefix("default-"))
+    assert loaded.info["training"]["steps"] > 0
+
+
 def test_denoise_image_changes_values_but_not_dtype_or_shape(tiny_checkpoint):
     stored = np.random.default_rng(3).integers(0, 4096, (10, 9, 11)).astype(np.uint16)
     image = MedicalImage.from_array(stored, modality="MR")

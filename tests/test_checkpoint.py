@@ -137,3 +137,38 @@ def test_weights_that_do_not_fit_the_architecture(tmp_path):
     torch.save(raw, path)
     with pytest.raises(CheckpointError, match="do not fit architecture 'nen'"):
         load_checkpoint(path).build()
+
+
+def test_export_keeps_weights_and_description_but_drops_training_state(tmp_path):
+    import torch
+
+    from meddenoise.checkpoint import export_checkpoint, file_digest
+
+    torch.manual_seed(0)
+    model = build_model("nen")
+    source = save_checkpoint(
+        tmp_path / "last.pt",
+        model,
+        training={"steps": 7},
+        metrics={"mean": 30.0},
+        extra={"optimizer": {"lr": 1.0}},
+    )
+    out = tmp_path / "release"
+    out.mkdir()
+    released = export_checkpoint(source, out, name="nen", metrics={"psnr": 31.5})
+    assert released.name == f"nen-{file_digest(released)[:12]}.pt"
+    assert [p.name for p in out.iterdir()] == [released.name]
+    raw = torch.load(released, weights_only=True)
+    assert "optimizer" not in raw
+    assert raw["training"] == {"steps": 7}
+    assert raw["metrics"] == {"psnr": 31.5}
+    for key, value in model.state_dict().items():
+        assert torch.equal(raw["state_dict"][key], value)
+
+
+def test_export_refuses_a_missing_folder(tmp_path):
+    from meddenoise.checkpoint import export_checkpoint
+
+    source = save_checkpoint(tmp_path / "a.pt", build_model("nen"))
+    with pytest.raises(CheckpointError, match="no such folder"):
+        export_checkpoint(source, tmp_path / "missing")

@@ -128,10 +128,21 @@ def test_denoise_writes_and_reports_a_closing_line(tiny_model, volume, tmp_path)
     assert "already exists" in again.output
 
 
+def test_denoise_without_a_shipped_model_exits_2(volume, tmp_path, monkeypatch):
+    import meddenoise.api as api
+
+    monkeypatch.setattr(api, "WEIGHTS_DIR", tmp_path / "none")
+    out = tmp_path / "out.nii.gz"
+    result = CliRunner().invoke(main, ["denoise", str(volume), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "no trained default model" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "default"], "no trained default model"),
         (["--model", "missing.pt"], "no such checkpoint"),
         (["--device", "tpu"], "unknown device"),
         (["--precision", "fp16", "--device", "cpu"], "not supported on the CPU"),

@@ -411,5 +411,259 @@ def evaluate_command(
         click.echo(f"wrote {outputs[0]} and {outputs[1]}")
 
 
+@main.command("simulate-ldct")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output: a folder for a DICOM series, or a .nii.gz/.mha/... file.",
+)
+@click.option(
+    "--dose",
+    required=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Fraction of the original dose, e.g. 0.25.",
+)
+@click.option(
+    "--kernel",
+    required=True,
+    type=click.Choice(["soft", "sharp"]),
+    help="Filter of the inserted noise: Hann (soft) or ramp (sharp); match the series.",
+)
+@click.option("--photons", type=click.FloatRange(1, min_open=False), help="Full-dose I0.")
+@click.option("--views", type=click.IntRange(8), help="Projection angles over 180 degrees.")
+@click.option(
+    "--hu-offset",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Added to the values to get HU (-1000 for data stored as HU + 1000).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--series-uid", help="Which DICOM series, where the input holds several.")
+@click.option("--output-format", help="Output format instead of the output's suffix.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+def simulate_ldct_command(
+    input_path: Path,
+    output_path: Path,
+    dose: float,
+    kernel: str,
+    photons: float | None,
+    views: int | None,
+    hu_offset: float,
+    seed: int,
+    series_uid: str | None,
+    output_format: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Make a low-dose version of a full-dose CT series (projection-domain noise).
+
+    Forward projection, Poisson and electronic noise for the lower dose, filtered
+    back-projection of the added noise with a soft or sharp filter, back to HU; written
+    as a derived series. See docs/ldct.md.
+    """
+    from meddenoise.console import progress_reporter
+    from meddenoise.ldct.workflows import simulate_file
+
+    with progress_reporter("simulating", unit="slices", quiet=quiet) as progress:
+        result = simulate_file(
+            input_path,
+            output_path,
+            dose=dose,
+            kernel=kernel,
+            photons=photons,
+            views=views,
+            hu_offset=hu_offset,
+            seed=seed,
+            series_uid=series_uid,
+            output_format=output_format,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    clipped = f", {result.clipped} values clipped" if result.clipped else ""
+    click.echo(
+        f"wrote {result.output}: {result.slices} slice{'s' * (result.slices != 1)} at "
+        f"{dose:g} dose in {result.seconds:.1f} s{clipped}"
+    )
+
+
+@main.command("finetune")
+@click.option(
+    "--low-dose",
+    "low",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Low-dose series (repeatable; the n-th pairs with the n-th --full-dose).",
+)
+@click.option(
+    "--full-dose",
+    "full",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Full-dose series of the same scan.",
+)
+@click.option(
+    "--pairs-root",
+    type=click.Path(path_type=Path),
+    help="A folder with one sub-folder per patient holding --low-name and --full-name.",
+)
+@click.option("--low-name", default="quarter_1mm", show_default=True)
+@click.option("--full-name", default="full_1mm", show_default=True)
+@click.option("--kernel", required=True, type=click.Choice(["soft", "sharp"]))
+@click.option(
+    "--from",
+    "start",
+    default="default",
+    show_default=True,
+    help="Model to start from: 'default' or a checkpoint.",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The fine-tuned checkpoint (.pt).",
+)
+@click.option("--run-dir", type=click.Path(path_type=Path), help="Checkpoints and log.")
+@click.option("--freeze", type=click.Choice(["none", "nen"]), default="none", show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=600, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True)
+@click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--patch", type=click.IntRange(8), default=64, show_default=True)
+@click.option("--validate-every", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--patience", type=click.IntRange(1), default=4, show_default=True)
+@click.option(
+    "--block",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    help="Slices per validation block.",
+)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of blocks held out.",
+)
+@click.option(
+    "--hu-offset",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Added to the values to get HU (-1000 for data stored as HU + 1000).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 1024), help="CPU threads for torch.")
+@click.option("--max-minutes", type=click.FloatRange(0.1), help="Stop with a checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir.")
+@click.option("--overwrite", is_flag=True, help="Replace --out and start afresh.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+def finetune_command(
+    low: tuple[Path, ...],
+    full: tuple[Path, ...],
+    pairs_root: Path | None,
+    low_name: str,
+    full_name: str,
+    kernel: str,
+    start: str,
+    out: Path,
+    run_dir: Path | None,
+    freeze: str,
+    steps: int,
+    lr: float,
+    batch: int,
+    patch: int,
+    validate_every: int,
+    patience: int,
+    block: int,
+    val_fraction: float,
+    hu_offset: float,
+    seed: int,
+    threads: int | None,
+    max_minutes: float | None,
+    resume: bool,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Fine-tune a model on paired low-dose / full-dose CT (transfer learning).
+
+    Slices are paired by position; whole blocks of slices are held out for validation;
+    training stops early when the validation PSNR stops improving. See docs/ldct.md.
+    """
+    import torch
+
+    from meddenoise.console import progress_reporter
+    from meddenoise.errors import InputError
+    from meddenoise.ldct.workflows import find_pairs, finetune_files
+    from meddenoise.train.finetune import FinetuneConfig
+    from meddenoise.train.loop import StepReport
+
+    if len(low) != len(full):
+        raise InputError(f"{len(low)} --low-dose but {len(full)} --full-dose series")
+    pairs: list[tuple[Path, Path]] = list(zip(low, full, strict=True))
+    if pairs_root is not None:
+        pairs.extend(find_pairs(pairs_root, low_name=low_name, full_name=full_name))
+    if not pairs:
+        raise InputError("give --low-dose/--full-dose pairs or --pairs-root")
+    config = FinetuneConfig(
+        kernel=kernel,
+        steps=steps,
+        lr=lr,
+        batch=batch,
+        patch=patch,
+        freeze=freeze,
+        block=block,
+        val_fraction=val_fraction,
+        validate_every=validate_every,
+        patience=patience,
+        hu_offset=hu_offset,
+        seed=seed,
+    )
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    with progress_reporter("fine-tuning", unit="steps", quiet=quiet) as progress:
+
+        def on_step(report: StepReport) -> None:
+            progress(report.step, report.steps)
+            if not quiet and report.validation:
+                v = report.validation
+                click.echo(
+                    f"step {report.step}: loss {report.loss:.5f}, validation PSNR "
+                    f"{v['psnr']:.2f} dB, SSIM {v['ssim']:.4f}, RMSE {v['rmse_hu']:.1f} HU",
+                    err=True,
+                )
+
+        done = finetune_files(
+            pairs,
+            out,
+            config,
+            start=start,
+            run_dir=run_dir,
+            resume=resume,
+            overwrite=overwrite,
+            on_step=on_step,
+            max_seconds=max_minutes * 60 if max_minutes else None,
+        )
+    result = done.result
+    base = result.baseline
+    if base and result.best:
+        click.echo(
+            f"validation PSNR: low dose {base['low_psnr']:.2f} dB, start model "
+            f"{base['start_psnr']:.2f} dB, fine-tuned {result.best['psnr']:.2f} dB; "
+            f"RMSE {base['low_rmse_hu']:.1f} / {base['start_rmse_hu']:.1f} / "
+            f"{result.best['rmse_hu']:.1f} HU"
+        )
+    how = "stopped early" if result.stopped_early else "stopped"
+    click.echo(
+        f"wrote {done.model} ({how} at step {result.steps} in {result.seconds / 60:.1f} min; "
+        f"run in {done.run_dir})"
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

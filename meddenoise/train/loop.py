@@ -41,7 +41,7 @@ from meddenoise.train.images import TrainingImage, load_images
 from meddenoise.train.patches import PatchSampler
 from meddenoise.train.split import load_split
 
-__all__ = ["StepReport", "TrainResult", "ValidationSet", "train"]
+__all__ = ["StepReport", "TrainResult", "ValidationSet", "paper_loss", "train"]
 
 #: ``on_step(report)`` after every optimizer step.
 StepCallback = Callable[["StepReport"], None]
@@ -154,7 +154,25 @@ def _agree(flag: bool) -> bool:
     return bool(value.item())
 
 
-def _loss(model: nn.Module, arch: str, clean: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
+def paper_loss(
+    model: nn.Module, arch: str, clean: torch.Tensor, noisy: torch.Tensor
+) -> torch.Tensor:
+    """Compute the paper's loss: MSE of the estimated noise plus L1 of the output image.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A denoiser (or its DistributedDataParallel wrapper).
+    arch : str
+        Its architecture; ``nen`` has only the noise term.
+    clean, noisy : Tensor
+        ``(B, 3, H, W)`` targets and inputs in [0, 1].
+
+    Returns
+    -------
+    Tensor
+        The scalar loss.
+    """
     out = model(noisy)
     noise_loss = nn.functional.mse_loss(out.noise.float(), noisy - clean)
     if arch == "nen":
@@ -260,7 +278,7 @@ def train(
                 group["lr"] = _learning_rate(config, step)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast("cpu", torch.bfloat16, enabled=config.precision == "bf16"):
-                loss = _loss(trained, config.arch, clean, noisy)
+                loss = paper_loss(trained, config.arch, clean, noisy)
             loss.backward()  # type: ignore[no-untyped-call]  # torch stubs
             optimizer.step()
             step += 1

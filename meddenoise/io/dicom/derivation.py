@@ -24,6 +24,7 @@ from pydicom.sequence import Sequence
 from meddenoise._version import __version__
 
 __all__ = [
+    "PIXEL_ADDITION",
     "PROCESSING_EQUIPMENT",
     "SMOOTHING",
     "SOURCE_IMAGE_PURPOSE",
@@ -44,6 +45,8 @@ Code = tuple[str, str, str]
 
 #: CID 7203 has no denoising concept; "Smoothing" is the nearest (DICOM.md).
 SMOOTHING: Code = ("113087", "DCM", "Smoothing")
+#: CID 7203 concept for a simulated low-dose series: reconstructed noise added to each pixel.
+PIXEL_ADDITION: Code = ("113042", "DCM", "Pixel by pixel addition")
 #: Purpose of reference of each source image (CID 7202).
 SOURCE_IMAGE_PURPOSE: Code = ("121322", "DCM", "Source image for image processing operation")
 #: Purpose of the contributing equipment item that names the toolkit (CID 7005).
@@ -73,6 +76,8 @@ class Derivation:
         ManufacturerModelName of the contributing equipment item.
     software_version : str
         SoftwareVersions of the contributing equipment item.
+    code : Code
+        DerivationCodeSequence concept (CID 7203): Smoothing for denoising.
 
     Examples
     --------
@@ -89,6 +94,7 @@ class Derivation:
     manufacturer: str = "meddenoise"
     software_name: str = "meddenoise"
     software_version: str = __version__
+    code: Code = SMOOTHING
 
     @classmethod
     def from_model(

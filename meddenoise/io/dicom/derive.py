@@ -28,7 +28,6 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from meddenoise.io.dicom.derivation import (
-    SMOOTHING,
     Derivation,
     clip_text,
     code_item,
@@ -277,7 +276,7 @@ def derive_dataset(
     if not (enhanced and set_frame_derivations(ds, source, derivation)):
         # classic images, and enhanced ones without per-frame groups to hold the references
         ds.DerivationDescription = clip_text(derivation.description)
-        ds.DerivationCodeSequence = Sequence([code_item(SMOOTHING)])
+        ds.DerivationCodeSequence = Sequence([code_item(derivation.code)])
         ds.SourceImageSequence = Sequence(
             [reference_item(source.SOPClassUID, source.SOPInstanceUID)]
         )

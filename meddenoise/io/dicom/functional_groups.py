@@ -17,7 +17,6 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from meddenoise.io.dicom.derivation import (
-    SMOOTHING,
     Derivation,
     clip_text,
     code_item,
@@ -92,7 +91,7 @@ def derive_frame_types(ds: Dataset) -> int:
 def _derivation_image_item(source: Dataset, frame: int, derivation: Derivation) -> Dataset:
     item = Dataset()
     item.DerivationDescription = clip_text(derivation.description)
-    item.DerivationCodeSequence = Sequence([code_item(SMOOTHING)])
+    item.DerivationCodeSequence = Sequence([code_item(derivation.code)])
     item.SourceImageSequence = Sequence(
         [reference_item(source.SOPClassUID, source.SOPInstanceUID, frame)]
     )

@@ -11,7 +11,9 @@ training size and on whole 512x512 slices (batch 1), and reported as
 - slices per second: 512x512 slice-equivalents of pixels per second (the cost of a
   convolution-only network is proportional to its pixel count),
 
-with the ratio bf16 / fp32. Timings are the median of ``--steps`` steps after one warm-up
+with the ratio bf16 / fp32, and the speed-up of ``meddenoise finetune --freeze nen``
+(stage I fixed: no gradients for the noise estimation network) on the patch configuration
+in fp32. Timings are the median of ``--steps`` steps after one warm-up
 step. bf16 autocast needs a CPU with AVX-512 BF16 or AMX (or a GPU) to pay; elsewhere the
 ratio shows that it does not.
 """
@@ -104,6 +106,9 @@ def main(argv: list[str] | None = None) -> None:
         "--no-slices", action="store_true", help="skip the whole-512x512-slice configuration"
     )
     parser.add_argument(
+        "--no-freeze", action="store_true", help="skip the frozen-stage-I configuration"
+    )
+    parser.add_argument(
         "--precisions",
         default="fp32,bf16",
         help="comma-separated precisions to time (fp32, bf16); the ratio needs both",
@@ -146,6 +151,32 @@ def main(argv: list[str] | None = None) -> None:
                 f"{timing.slices_per_second:8.3f} slices/s",
                 flush=True,
             )
+    frozen: Timing | None = None
+    if not args.no_freeze and args.arch == "two_stage":
+        torch.manual_seed(0)
+        model = build_model(args.arch).to(device)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
+        model.train()
+        for param in model.get_submodule("nen").parameters():
+            param.requires_grad_(False)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(trainable, lr=1e-4, betas=(0.9, 0.99))
+        seconds = time_training_step(
+            model,
+            optimizer,
+            batch=args.batch,
+            side=args.patch,
+            precision="fp32",
+            steps=args.steps,
+            device=device,
+        )
+        frozen = Timing(f"{configs[0][0]}, NEN frozen", "fp32", args.batch, args.patch, seconds)
+        print(
+            f"  {frozen.label:<22} fp32  {seconds:8.2f} s/step "
+            f"{frozen.patches_per_second:8.2f} patches/s "
+            f"{frozen.slices_per_second:8.3f} slices/s",
+            flush=True,
+        )
     print(f"CPU capability seen by torch: {torch.backends.cpu.get_cpu_capability()}")
     print("ratios measured in this run (higher is faster):")
     if len(configs) == 2:
@@ -156,6 +187,9 @@ def main(argv: list[str] | None = None) -> None:
         for label, _, _ in configs:
             fp32, bf16 = (t for t in results if t.label == label)
             print(f"  {label:<22} bf16 / fp32 throughput = {fp32.seconds / bf16.seconds:.2f}x")
+    base = next((t for t in results if t.label == configs[0][0] and t.precision == "fp32"), None)
+    if frozen is not None and base is not None:
+        print(f"  NEN frozen / full fine-tuning throughput = {base.seconds / frozen.seconds:.2f}x")
 
 
 if __name__ == "__main__":

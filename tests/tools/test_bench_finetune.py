@@ -30,3 +30,12 @@ def test_unknown_precision_is_a_usage_error():
     with pytest.raises(SystemExit) as exc:
         bench_finetune.main(["--precisions", "fp8"])
     assert exc.value.code == 2
+
+
+def test_the_frozen_stage_one_configuration_reports_its_speed_up(capsys):
+    bench_finetune.main(
+        ["--patch", "16", "--batch", "1", "--steps", "1", "--no-slices", "--precisions", "fp32"]
+    )
+    out = capsys.readouterr().out
+    assert "NEN frozen" in out
+    assert re.search(r"NEN frozen / full fine-tuning throughput = [\d.]+x", out)

@@ -74,6 +74,17 @@ def models_command(size: int) -> None:
     for arch in available_models():
         total = summarize_model(build_model(arch), height=size, width=size)[-1]
         click.echo(f"{arch:<12} {total.parameters:>11,} {total.macs / 1e9:>11.2f}")
+    from meddenoise.api import default_model_path
+    from meddenoise.checkpoint import load_checkpoint
+
+    try:
+        path = default_model_path()
+    except MeddenoiseError as exc:
+        click.echo(f"default model: none ({exc})")
+        return
+    ckpt = load_checkpoint(path)
+    steps = ckpt.training.get("steps", "?")
+    click.echo(f"default model: {path.name} ({ckpt.arch}, {steps} training steps)")
 
 
 @main.command("info")

@@ -21,6 +21,14 @@ def test_version_and_help():
     assert "models" in result.output
 
 
+def test_models_names_the_shipped_default_model():
+    result = CliRunner().invoke(main, ["models"])
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("default model: default-")
+    assert "two_stage" in last
+
+
 def test_models_lists_architectures_with_exact_counts():
     result = CliRunner().invoke(main, ["models"])
     assert result.exit_code == 0, result.output

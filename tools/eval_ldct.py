@@ -9,7 +9,10 @@ Usage::
 The low-dose and full-dose series are paired by slice position and split into blocks
 exactly as ``meddenoise finetune`` splits them (use the same ``--block`` and
 ``--val-fraction``), so ``--slices validation`` scores slices the fine-tuning never
-trained on. Prints a Markdown table (docs/ldct.md).
+trained on. ``--reference-mean`` compares with the mean of all full-dose slices instead
+of each slice's own (for series whose slices are noise realisations of one image, like
+the LCD-CT phantom: a reference with far less noise). Prints a Markdown table
+(docs/ldct.md).
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ def main() -> None:
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--guard", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--reference-mean",
+        action="store_true",
+        help="reference = mean of the full-dose slices (noise realisations of one image)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -50,6 +58,9 @@ def main() -> None:
         )
         for low, full in zip(args.low, args.full, strict=True)
     ]
+    if args.reference_mean:
+        for s in series:
+            s.full[:] = s.full.mean(axis=0, keepdims=True)
     models: dict[str, Denoiser] = {}
     for spec in args.model or ["default"]:
         label, _, path = spec.rpartition("=")

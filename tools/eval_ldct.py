@@ -28,7 +28,7 @@ from meddenoise.models.base import Denoiser
 from meddenoise.train.finetune import resolve_start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--low", action="append", required=True, help="Low-dose series.")
     parser.add_argument("--full", action="append", required=True, help="Full-dose series.")
@@ -44,7 +44,7 @@ def main() -> None:
         action="store_true",
         help="reference = mean of the full-dose slices (noise realisations of one image)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     series = [

@@ -42,7 +42,7 @@ def test_readme_first_command_denoises_the_sample_series(tmp_path):
     args[args.index("-o") + 1] = str(tmp_path / "out")
     source = README.parent / args[0]
     args[0] = str(source)
-    result = CliRunner().invoke(main, args)
+    result = CliRunner().invoke(main, ["denoise", *args])
     assert result.exit_code == 0, result.output
     before, after = read_image(source), read_image(tmp_path / "out")
     assert after.shape == before.shape

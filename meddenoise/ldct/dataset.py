@@ -20,6 +20,7 @@ import numpy.typing as npt
 from meddenoise.errors import InputError
 from meddenoise.intensity import CT_WINDOW
 from meddenoise.ldct.pairs import pair_slices, split_blocks
+from meddenoise.train.patches import SeededSampler
 
 __all__ = ["PairSampler", "PairedSeries", "load_pair"]
 
@@ -123,7 +124,7 @@ def _label(path: str | os.PathLike[str]) -> str:
     return f"{p.parent.name}/{stem}" if p.parent.name else stem
 
 
-class PairSampler:
+class PairSampler(SeededSampler):
     """Draw batches of ``(full, low)`` patches, ``(B, 3, P, P)`` float32 in [0, 1].
 
     Each patch: a series with odds proportional to its training slices, a training slice,
@@ -148,14 +149,6 @@ class PairSampler:
         self.patch = patch
         self.batch = batch
         self.rng = np.random.default_rng(seed)
-
-    def state(self) -> dict[str, Any]:
-        """Return the generator's state (plain data, for checkpoints)."""
-        return dict(self.rng.bit_generator.state)
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Continue from a saved :meth:`state`."""
-        self.rng.bit_generator.state = state
 
     def sample(self) -> tuple[F32, F32]:
         """Draw one batch: ``(clean, noisy)`` = (full dose, low dose)."""

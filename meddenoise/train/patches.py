@@ -20,12 +20,26 @@ from meddenoise.errors import InputError
 from meddenoise.noise import add_random_noise
 from meddenoise.train.images import TrainingImage
 
-__all__ = ["PatchSampler"]
+__all__ = ["PatchSampler", "SeededSampler"]
 
 F32 = npt.NDArray[np.float32]
 
 
-class PatchSampler:
+class SeededSampler:
+    """A sampler drawing from one seeded generator whose state goes into checkpoints."""
+
+    rng: np.random.Generator
+
+    def state(self) -> dict[str, Any]:
+        """Return the generator's state (plain data, for checkpoints)."""
+        return dict(self.rng.bit_generator.state)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from a saved :meth:`state`."""
+        self.rng.bit_generator.state = state
+
+
+class PatchSampler(SeededSampler):
     """Draw batches of ``(clean, noisy)`` patches, ``(B, 3, P, P)`` float32 in [0, 1].
 
     Parameters
@@ -73,14 +87,6 @@ class PatchSampler:
         self.batch = batch
         self.sigma_max = sigma_max
         self.rng = np.random.default_rng(seed)
-
-    def state(self) -> dict[str, Any]:
-        """Return the generator's state (plain data, for checkpoints)."""
-        return dict(self.rng.bit_generator.state)
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Continue from a saved :meth:`state`."""
-        self.rng.bit_generator.state = state
 
     def sample(self) -> tuple[F32, F32]:
         """Draw one batch: ``(clean, noisy)``."""

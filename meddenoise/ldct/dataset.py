@@ -20,7 +20,7 @@ import numpy.typing as npt
 from meddenoise.errors import InputError
 from meddenoise.intensity import CT_WINDOW
 from meddenoise.ldct.pairs import pair_slices, split_blocks
-from meddenoise.train.patches import SeededSampler
+from meddenoise.train.patches import SeededSampler, random_view
 
 __all__ = ["PairSampler", "PairedSeries", "load_pair"]
 
@@ -158,18 +158,7 @@ class PairSampler(SeededSampler):
         rng = self.rng
         for b in range(self.batch):
             series, k = self.slots[int(rng.integers(len(self.slots)))]
-            both = np.stack([series.full[k], series.low[k]])
-            _, height, width = both.shape
-            if height < p or width < p:
-                pad = ((0, 0), (0, max(0, p - height)), (0, max(0, p - width)))
-                both = np.pad(both, pad, mode="reflect" if min(height, width) > 1 else "edge")
-                _, height, width = both.shape
-            y = int(rng.integers(height - p + 1))
-            x = int(rng.integers(width - p + 1))
-            crop = both[:, y : y + p, x : x + p]
-            if rng.random() < 0.5:
-                crop = crop[:, :, ::-1]
-            crop = np.rot90(crop, k=int(rng.integers(4)), axes=(1, 2))
+            crop = random_view(np.stack([series.full[k], series.low[k]]), p, rng)
             clean[b] = crop[0][None]
             noisy[b] = crop[1][None]
         return clean, noisy

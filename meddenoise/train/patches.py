@@ -20,9 +20,29 @@ from meddenoise.errors import InputError
 from meddenoise.noise import add_random_noise
 from meddenoise.train.images import TrainingImage
 
-__all__ = ["PatchSampler", "SeededSampler"]
+__all__ = ["PatchSampler", "SeededSampler", "random_view"]
 
 F32 = npt.NDArray[np.float32]
+
+
+def random_view(chunk: np.ndarray, patch: int, rng: np.random.Generator) -> np.ndarray:
+    """Return a random ``patch`` x ``patch`` window of ``(C, H, W)``, flipped and turned.
+
+    The window is reflect-padded where the slice is smaller; the crop, a left-right flip
+    (odds 1/2) and a quarter turn are drawn from ``rng`` in that order and applied to all
+    channels alike (so stacked slices, e.g. a low-dose and a full-dose one, stay aligned).
+    """
+    _, height, width = chunk.shape
+    if height < patch or width < patch:
+        pad = ((0, 0), (0, max(0, patch - height)), (0, max(0, patch - width)))
+        chunk = np.pad(chunk, pad, mode="reflect" if min(height, width) > 1 else "edge")
+        _, height, width = chunk.shape
+    y = int(rng.integers(height - patch + 1))
+    x = int(rng.integers(width - patch + 1))
+    out = chunk[:, y : y + patch, x : x + patch]
+    if rng.random() < 0.5:
+        out = out[:, :, ::-1]
+    return np.rot90(out, k=int(rng.integers(4)), axes=(1, 2))
 
 
 class SeededSampler:
@@ -103,18 +123,7 @@ class PatchSampler(SeededSampler):
         candidates = self.by_family[family]
         image = candidates[int(rng.integers(len(candidates)))]
         chunk = image.slices[int(rng.integers(len(image.slices)))]
-        _, height, width = chunk.shape
-        p = self.patch
-        if height < p or width < p:
-            pad = ((0, 0), (0, max(0, p - height)), (0, max(0, p - width)))
-            chunk = np.pad(chunk, pad, mode="reflect" if min(height, width) > 1 else "edge")
-            _, height, width = chunk.shape
-        y = int(rng.integers(height - p + 1))
-        x = int(rng.integers(width - p + 1))
-        out = chunk[:, y : y + p, x : x + p]
-        if rng.random() < 0.5:
-            out = out[:, :, ::-1]
-        out = np.rot90(out, k=int(rng.integers(4)), axes=(1, 2))
+        out = random_view(chunk, self.patch, rng)
         if out.shape[0] == 1:
             out = np.repeat(out, 3, axis=0)
         result: F32 = np.ascontiguousarray(out, dtype=np.float32)

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 from meddenoise._version import __version__
 
 if TYPE_CHECKING:
-    from meddenoise.api import denoise, denoise_array, denoise_file, load_model
+    from meddenoise.api import (
+        denoise,
+        denoise_array,
+        denoise_file,
+        denoise_folder,
+        denoise_series,
+        load_model,
+    )
     from meddenoise.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     from meddenoise.device import resolve_device
     from meddenoise.errors import MeddenoiseError
@@ -30,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "denoise": "meddenoise.api",
     "denoise_array": "meddenoise.api",
     "denoise_file": "meddenoise.api",
+    "denoise_folder": "meddenoise.api",
+    "denoise_series": "meddenoise.api",
     "load_model": "meddenoise.api",
     "Checkpoint": "meddenoise.checkpoint",
     "load_checkpoint": "meddenoise.checkpoint",
@@ -55,6 +64,8 @@ __all__ = [
     "denoise",
     "denoise_array",
     "denoise_file",
+    "denoise_folder",
+    "denoise_series",
     "load_checkpoint",
     "load_model",
     "resolve_device",

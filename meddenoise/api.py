@@ -32,6 +32,7 @@ from meddenoise.errors import InputError
 if TYPE_CHECKING:
     import torch
 
+    from meddenoise.batch.runner import BatchSummary, ItemCallback
     from meddenoise.engine.inference import Progress
     from meddenoise.image import MedicalImage
     from meddenoise.intensity import IntensityMapping, RestoreStats
@@ -44,6 +45,8 @@ __all__ = [
     "denoise",
     "denoise_array",
     "denoise_file",
+    "denoise_folder",
+    "denoise_series",
     "load_model",
 ]
 
@@ -370,12 +373,39 @@ def denoise_file(
     output_format: str | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
+    entropy: str | None = None,
+    uid_prefix: str | None = None,
 ) -> DenoiseResult:
     """Read a file or series, denoise it and write the result.
 
     The output is checked before any work (it must not exist unless ``overwrite``, and
     must not be the input), and written atomically: a failure leaves nothing behind.
     A DICOM output is a derived series of the same study, recording the model.
+
+    Parameters
+    ----------
+    input_path, output_path : path-like
+        What to read (a file, a DICOM folder, zip file or DICOMDIR) and where to write.
+    model : str, path-like or LoadedModel
+        ``"default"``, a checkpoint path, or a model from :func:`load_model` (load it
+        once when denoising many inputs).
+    device, precision, tile, batch_size
+        As in :func:`denoise_array`.
+    modality : str, optional
+        Modality of files that do not say (NIfTI, raster).
+    series_uid : str, optional
+        Which DICOM series, where the input holds several.
+    output_format : str, optional
+        Format to write; default from the output's suffix (a folder is DICOM).
+    overwrite : bool
+        Replace an existing output (never the input).
+    progress : callable, optional
+        ``progress(done, total)`` in tiles.
+    entropy : str, optional
+        DICOM output only: make the derived UIDs and dates a function of this string and
+        the source, so reruns give byte-identical files (random UIDs otherwise).
+    uid_prefix : str, optional
+        DICOM output only: organisation UID root of the derived UIDs.
 
     Returns
     -------
@@ -403,6 +433,8 @@ def denoise_file(
     options: dict[str, Any] = {}
     if fmt == "dicom":
         options["derivation"] = _derivation(loaded, precision=precision)
+        options["entropy"] = entropy
+        options["uid_prefix"] = uid_prefix
     written = write_image(result, output_path, format=fmt, overwrite=overwrite, **options)
     return DenoiseResult(
         output=written,
@@ -420,4 +452,135 @@ def _derivation(loaded: LoadedModel, *, precision: str) -> Any:
         f"{loaded.name} ({loaded.arch})",
         f"sha256:{loaded.short_hash}",
         {"precision": precision},
+    )
+
+
+def denoise_series(
+    series_path: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | LoadedModel = "default",
+    series_uid: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    overwrite: bool = False,
+    deterministic: bool = False,
+    uid_prefix: str | None = None,
+) -> DenoiseResult:
+    """Denoise one DICOM series into a derived series of the same study.
+
+    Parameters
+    ----------
+    series_path : path-like
+        A folder (searched recursively), zip file, DICOMDIR or single file.
+    output_dir : path-like
+        The folder of the derived series (``IM00001.dcm``...); it must not exist
+        unless ``overwrite``.
+    model : str, path-like or LoadedModel
+        Load it once with :func:`load_model` when denoising many series.
+    series_uid : str, optional
+        Which series, where the input holds several.
+    device, precision : str
+        As in :func:`denoise_array`.
+    overwrite : bool
+        Replace an existing output folder.
+    deterministic : bool
+        Derive UIDs and dates from the source, so a rerun gives identical files.
+    uid_prefix : str, optional
+        Organisation UID root; default ``2.25`` UUID-based UIDs.
+
+    Returns
+    -------
+    DenoiseResult
+    """
+    from meddenoise.batch.runner import BATCH_ENTROPY
+    from meddenoise.io import detect_format
+
+    if detect_format(series_path) != "dicom":
+        raise InputError(f"{series_path}: not DICOM (use denoise_file for other formats)")
+    return denoise_file(
+        series_path,
+        output_dir,
+        model=model,
+        device=device,
+        precision=precision,
+        series_uid=series_uid,
+        output_format="dicom",
+        overwrite=overwrite,
+        entropy=BATCH_ENTROPY if deterministic else None,
+        uid_prefix=uid_prefix,
+    )
+
+
+def denoise_folder(
+    input_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | LoadedModel = "default",
+    pattern: str | None = None,
+    output_format: str | None = None,
+    shard: tuple[int, int] = (0, 1),
+    skip_existing: bool = False,
+    overwrite: bool = False,
+    fail_fast: bool = False,
+    modality: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    engine: str = "local",
+    address: str | None = None,
+    on_item: ItemCallback | None = None,
+) -> BatchSummary:
+    """Denoise every volume, image and DICOM series under a folder, resumably.
+
+    The Python face of ``meddenoise batch``: it mirrors the folders, records each item
+    in ``output_dir/manifest.jsonl``, and on a second run skips what is done. See
+    :func:`meddenoise.batch.run_batch` for the details.
+
+    Parameters
+    ----------
+    input_dir, output_dir : path-like
+        Where to read and write.
+    model : str, path-like or LoadedModel
+        Loaded once for the whole folder.
+    pattern : str, optional
+        Glob relative to ``input_dir``, e.g. ``"**/*.nii.gz"``.
+    output_format : str, optional
+        Convert on the way (e.g. ``"nifti"`` for DICOM series in, NIfTI out).
+    shard : tuple of int
+        ``(K, N)``: only shard K of N.
+    skip_existing, overwrite, fail_fast : bool
+        What to do with outputs that exist, and whether to stop at the first failure.
+    modality, device, precision : str
+        As in :func:`denoise_file`.
+    engine, address : str
+        ``"local"`` or ``"ray"`` and the Ray cluster's address.
+    on_item : callable, optional
+        ``on_item(index, total, item, outcome)`` after each item.
+
+    Returns
+    -------
+    meddenoise.batch.BatchSummary
+        Counts of done, failed and skipped items, and the manifest's path.
+    """
+    from meddenoise.batch import BatchOptions, run_batch
+
+    options = BatchOptions(
+        pattern=pattern,
+        output_format=output_format,
+        shard=shard,
+        skip_existing=skip_existing,
+        overwrite=overwrite,
+        fail_fast=fail_fast,
+        modality=modality,
+        device=device,
+        precision=precision,
+    )
+    return run_batch(
+        input_dir,
+        output_dir,
+        model=model,
+        options=options,
+        engine=engine,
+        address=address,
+        on_item=on_item,
     )

@@ -676,5 +676,140 @@ def finetune_command(
     )
 
 
+@main.command("batch")
+@click.argument("input_dir", metavar="INPUT_DIR", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder; mirrors INPUT_DIR's folders.",
+)
+@click.option("--pattern", help="Glob relative to INPUT_DIR, e.g. '**/*.nii.gz' (default: all).")
+@click.option("--shard", help="K/N: only shard K (0 to N-1) of N, e.g. $JOB_COMPLETION_INDEX/4.")
+@click.option("--skip-existing", is_flag=True, help="Skip items whose output already exists.")
+@click.option("--overwrite", is_flag=True, help="Replace outputs that exist (not recorded done).")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failed item.")
+@click.option(
+    "--output-format",
+    type=click.Choice(["dicom", "nifti", "metaimage", "png", "jpeg", "tiff"]),
+    help="Convert on the way (default: each input's own format).",
+)
+@click.option(
+    "--manifest",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Manifest file (default: OUTPUT/manifest.jsonl, or manifest-K-of-N.jsonl).",
+)
+@click.option(
+    "--model", default="default", show_default=True, help="'default' or a checkpoint file."
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N, mps.")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--tile", type=click.IntRange(16, 16384), default=512, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 1024), help="CPU threads for torch.")
+@click.option("--modality", help="Modality for files that do not say (e.g. CT for NIfTI).")
+@click.option("--uid-prefix", help="Organisation UID root of derived DICOM UIDs.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run here, or on a Ray cluster with one model per worker.",
+)
+@click.option("--address", help="Ray cluster address (default: start a local cluster).")
+@click.option("--workers", type=click.IntRange(1), help="Ray workers (default: one per CPU).")
+@click.option("-q", "--quiet", is_flag=True, help="No per-item lines.")
+def batch_command(
+    input_dir: Path,
+    output_dir: Path,
+    pattern: str | None,
+    shard: str | None,
+    skip_existing: bool,
+    overwrite: bool,
+    fail_fast: bool,
+    output_format: str | None,
+    manifest: Path | None,
+    model: str,
+    device: str,
+    precision: str,
+    tile: int,
+    threads: int | None,
+    modality: str | None,
+    uid_prefix: str | None,
+    engine: str,
+    address: str | None,
+    workers: int | None,
+    quiet: bool,
+) -> None:
+    """Denoise every volume, image and DICOM series under INPUT_DIR into OUTPUT.
+
+    A manifest (JSON lines) records every item: run the same command again after an
+    interruption and it skips what is done. Exit code 1 when any item failed.
+    """
+    from meddenoise.batch import BatchOptions, parse_shard, run_batch
+    from meddenoise.batch.discover import BatchItem
+    from meddenoise.batch.runner import Outcome
+
+    options = BatchOptions(
+        pattern=pattern,
+        output_format=output_format,
+        shard=parse_shard(shard) if shard else (0, 1),
+        skip_existing=skip_existing,
+        overwrite=overwrite,
+        fail_fast=fail_fast,
+        manifest=manifest,
+        modality=modality,
+        device=device,
+        precision=precision,
+        tile=tile,
+        uid_prefix=uid_prefix,
+    )
+    if engine == "local":
+        import torch
+
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+
+    def report(index: int, total: int, item: BatchItem, outcome: Outcome) -> None:
+        if quiet:
+            return
+        what = "done" if outcome.status == "done" else f"FAILED: {outcome.error}"
+        click.echo(f"[{index}/{total}] {item.key}: {what} ({outcome.seconds:.1f} s)")
+
+    summary = run_batch(
+        input_dir,
+        output_dir,
+        model=model,
+        options=options,
+        engine=engine,
+        address=address,
+        workers=workers,
+        on_item=report,
+    )
+    parts = [f"{summary.done} done"]
+    for count, word in (
+        (summary.already_done, "already done"),
+        (summary.recovered, "recovered"),
+        (summary.skipped, "skipped"),
+        (summary.failed, "failed"),
+        (summary.not_run, "not run (--fail-fast)"),
+    ):
+        if count:
+            parts.append(f"{count} {word}")
+    of = f" of shard {options.shard[0]}/{options.shard[1]}" if options.shard[1] > 1 else ""
+    click.echo(
+        f"{summary.total} items{of}: {', '.join(parts)} in {summary.seconds:.1f} s; "
+        f"manifest {summary.manifest}",
+        err=quiet,
+    )
+    if not summary.ok:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

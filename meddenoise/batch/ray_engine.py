@@ -95,6 +95,8 @@ def process_on_ray(
 
     started_here = not ray.is_initialized()
     if started_here:
+        if address is not None:
+            _check_reachable(address)
         try:
             ray.init(
                 address=address,
@@ -123,3 +125,22 @@ def process_on_ray(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail at once on a cluster address nothing listens on (Ray itself retries for minutes).
+
+    ``auto`` and addresses without a port are left to Ray.
+    """
+    import socket
+
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(f"cannot connect to Ray at {address}: {reason}") from None

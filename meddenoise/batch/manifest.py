@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from meddenoise.errors import InputError
+from meddenoise.errors import InputError, ProcessingError
 
 __all__ = ["Manifest", "Record", "path_digest"]
 
@@ -110,8 +110,14 @@ class Manifest:
         """Write one record and force it to disk."""
         if record.status not in STATUSES:
             raise ValueError(f"unknown status {record.status!r}")
-        self._handle.write(json.dumps(asdict(record), sort_keys=True) + "\n")
-        self._flush()
+        try:
+            self._handle.write(json.dumps(asdict(record), sort_keys=True) + "\n")
+            self._flush()
+        except OSError as exc:
+            # A full disk, say: stop the run; what is recorded so far stays valid.
+            raise ProcessingError(
+                f"{self.path}: cannot write the manifest ({exc.strerror})"
+            ) from None
         self.records.append(record)
 
     def _flush(self) -> None:

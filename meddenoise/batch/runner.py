@@ -255,7 +255,10 @@ def run_batch(
     mine = shard_items(items, index, count)
     for item in mine:  # fail on a bad --output-format before any work
         output_name(item, opts.output_format)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
     summary = BatchSummary(found=len(items), total=len(mine))
     with Manifest(opts.manifest_path(out)) as manifest:
         summary.manifest = manifest.path

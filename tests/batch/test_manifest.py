@@ -47,3 +47,24 @@ def test_path_digest_of_file_and_folder(tmp_path: Path) -> None:
     before = path_digest(tmp_path / "d")
     (tmp_path / "d" / "s" / "y").write_bytes(b"3")
     assert path_digest(tmp_path / "d") != before
+
+
+def test_a_full_disk_stops_the_run_with_a_clear_error(tmp_path: Path) -> None:
+    from meddenoise.errors import ProcessingError
+
+    with Manifest(tmp_path / "m.jsonl") as manifest:
+        manifest.append(Record("a", "a", "a", "started"))
+        real = manifest._handle
+
+        class Full:
+            def write(self, text: str) -> int:
+                raise OSError(28, "No space left on device")
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(real, name)
+
+        manifest._handle = Full()  # type: ignore[assignment]
+        with pytest.raises(ProcessingError, match="No space left on device"):
+            manifest.append(Record("a", "a", "a", "done"))
+        manifest._handle = real
+    assert [r.status for r in Manifest(tmp_path / "m.jsonl").records] == ["started"]

@@ -17,7 +17,7 @@ def test_readme_starts_with_setup_and_test_commands():
     assert "pip install torch==2.13.0" in first
     assert "meddenoise" in first.split("&&")[-1]
     assert "pytest" in second
-    assert "'.[test,dicom-codecs]'" in second
+    assert "'.[test,dicom-codecs,node]'" in second
 
 
 def test_readme_python_example_runs(capsys, monkeypatch):

@@ -18,6 +18,7 @@ import click
 
 from meddenoise._version import __version__
 from meddenoise.errors import MeddenoiseError
+from meddenoise.node.command import serve_command
 
 #: Set to 1 to see the traceback of an unexpected error instead of a one-line message.
 DEBUG_ENV = "MEDDENOISE_DEBUG"
@@ -810,6 +811,8 @@ def batch_command(
     if not summary.ok:
         sys.exit(1)
 
+
+main.add_command(serve_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -36,6 +36,12 @@ class _Group(click.Group):
             _fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            # The reader went away (``meddenoise models | head``): stop quietly. Point
+            # stdout at /dev/null so that the interpreter's final flush cannot fail too.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except Exception as exc:
             if os.environ.get(DEBUG_ENV) == "1":
                 raise

@@ -411,13 +411,18 @@ def denoise_file(
     -------
     DenoiseResult
     """
+    from meddenoise.io import detect_format, read_image, write_image
     from meddenoise.io import output_format as format_of
-    from meddenoise.io import read_image, write_image
     from meddenoise.io.atomic import check_output_path
 
     started = time.perf_counter()
     fmt = output_format or format_of(output_path)
     check_output_path(output_path, overwrite=overwrite, inputs=[input_path])
+    if fmt == "dicom" and detect_format(input_path) != "dicom":
+        # Checked before the model runs: the writer needs the source's DICOM attributes.
+        raise InputError(
+            f"{input_path}: DICOM output needs an image read from DICOM; choose another format"
+        )
     loaded = _as_loaded(model, device)
     image = read_image(input_path, series_uid=series_uid, modality=modality)
     timings: dict[str, float] = {}

@@ -224,3 +224,13 @@ def test_manifest_of_a_shard_can_be_elsewhere(
     assert where.is_file()
     assert not (tmp_path / "out" / "manifest.jsonl").exists()
     shutil.rmtree(tmp_path / "out")
+
+
+def test_dicom_output_from_nifti_fails_before_the_model_runs(
+    inputs: Path, tmp_path: Path, tiny_model: Path
+) -> None:
+    options = BatchOptions(output_format="dicom", pattern="mri/*")
+    summary = run_batch(inputs, tmp_path / "out", model=tiny_model, options=options)
+    assert summary.failed == 2
+    assert all("DICOM output needs an image read from DICOM" in e for _, e in summary.failures)
+    assert not list((tmp_path / "out").rglob("*.dcm"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +162,24 @@ _FORMATS = ("dicom", "nifti", "metaimage", "png", "jpeg", "tiff")
     type=click.Choice(_FORMATS),
     help="Format to write (default: from the output's suffix; none = DICOM series).",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output (and report).")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write a QA report: before, after, difference, noise (self-contained HTML).",
+)
+@click.option(
+    "--reference",
+    "reference_path",
+    type=click.Path(path_type=Path),
+    help="A clean image of the same shape: the report adds PSNR, SSIM... (needs --report).",
+)
+@click.option(
+    "--include-phi",
+    is_flag=True,
+    help="Show patient name, ID and series description in the report (default: none).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no closing line.")
 @click.option("-v", "--verbose", count=True, help="More detail (model, precision, clipping).")
 def denoise_command(
@@ -176,6 +195,9 @@ def denoise_command(
     series_uid: str | None,
     output_format: str | None,
     overwrite: bool,
+    report_path: Path | None,
+    reference_path: Path | None,
+    include_phi: bool,
     quiet: bool,
     verbose: int,
 ) -> None:
@@ -183,12 +205,23 @@ def denoise_command(
 
     INPUT is a DICOM file, folder, zip file or DICOMDIR, a NIfTI, MetaImage, PNG, JPEG
     or TIFF file. A DICOM series is written as a derived series of the same study.
+    With --report, a QA report follows; if it fails, OUTPUT stays and the exit code is 1.
     """
     import torch
 
     from meddenoise.api import denoise_file, load_model
     from meddenoise.console import progress_reporter
 
+    if report_path is None and (reference_path is not None or include_phi):
+        raise click.UsageError("--reference and --include-phi need --report")
+    if report_path is not None:
+        from meddenoise.io import detect_format
+        from meddenoise.report import check_report_path
+
+        reads = [input_path] + ([reference_path] if reference_path is not None else [])
+        check_report_path(report_path, overwrite=overwrite, inputs=reads, outputs=[output_path])
+        if reference_path is not None:
+            detect_format(reference_path)
     torch.set_num_threads(threads or os.cpu_count() or 1)
     loaded = load_model(model, device=device)
     if verbose:
@@ -218,6 +251,47 @@ def denoise_command(
             f"wrote {result.output}: {result.slices} slice{'s' * (result.slices != 1)} in "
             f"{result.seconds:.1f} s ({result.slices_per_second:.2f} slices/s)"
         )
+    if report_path is None:
+        return
+    from meddenoise.report import build_series_report, write_report
+
+    parameters = {
+        "device": loaded.device,
+        "precision": precision,
+        "tile": tile,
+        "output format": output_format or "from the output's suffix",
+    }
+    if modality:
+        parameters["modality hint"] = modality
+    with _report_failure():
+        series = build_series_report(
+            input_path,
+            result.output,
+            model=loaded,
+            parameters=parameters,
+            seconds=result.seconds,
+            reference=reference_path,
+            series_uid=series_uid,
+            modality=modality,
+            include_phi=include_phi,
+        )
+        written = write_report([series], report_path, overwrite=overwrite)
+    if not quiet:
+        click.echo(f"wrote report {written} ({written.stat().st_size / 1e6:.1f} MB)")
+
+
+@contextmanager
+def _report_failure() -> Iterator[None]:
+    """Turn a failed report into a one-line error and exit code 1 (outputs are kept)."""
+    try:
+        yield
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        text = str(exc).strip()
+        line = text.splitlines()[0] if text else type(exc).__name__
+        click.echo(f"Error: report not written: {line}", err=True)
+        sys.exit(1)
 
 
 @main.command("train")
@@ -731,6 +805,17 @@ def finetune_command(
 )
 @click.option("--address", help="Ray cluster address (default: start a local cluster).")
 @click.option("--workers", type=click.IntRange(1), help="Ray workers (default: one per CPU).")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="QA report of this run (HTML, rewritten by every run).",
+)
+@click.option(
+    "--include-phi",
+    is_flag=True,
+    help="Show patient name, ID and series description in the report (default: none).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No per-item lines.")
 def batch_command(
     input_dir: Path,
@@ -752,16 +837,35 @@ def batch_command(
     engine: str,
     address: str | None,
     workers: int | None,
+    report_path: Path | None,
+    include_phi: bool,
     quiet: bool,
 ) -> None:
     """Denoise every volume, image and DICOM series under INPUT_DIR into OUTPUT.
 
     A manifest (JSON lines) records every item: run the same command again after an
-    interruption and it skips what is done. Exit code 1 when any item failed.
+    interruption and it skips what is done. Exit code 1 when any item failed or the
+    report (--report) could not be written.
     """
     from meddenoise.batch import BatchOptions, parse_shard, run_batch
     from meddenoise.batch.discover import BatchItem
     from meddenoise.batch.runner import Outcome
+
+    if include_phi and report_path is None:
+        raise click.UsageError("--include-phi needs --report")
+    if report_path is not None:
+        from meddenoise.report import check_report_path
+
+        # Inside OUTPUT is fine (even where OUTPUT lies inside INPUT_DIR); elsewhere in
+        # INPUT_DIR is not. Every run rewrites the report.
+        out_abs = output_dir.expanduser().absolute().resolve()
+        in_output = out_abs in report_path.expanduser().absolute().resolve().parents
+        check_report_path(
+            report_path,
+            overwrite=True,
+            inputs=[] if in_output else [input_dir],
+            folder_made_later=in_output,
+        )
 
     options = BatchOptions(
         pattern=pattern,
@@ -782,7 +886,10 @@ def batch_command(
 
         torch.set_num_threads(threads or os.cpu_count() or 1)
 
+    processed: list[tuple[BatchItem, Outcome]] = []
+
     def report(index: int, total: int, item: BatchItem, outcome: Outcome) -> None:
+        processed.append((item, outcome))
         if quiet:
             return
         what = "done" if outcome.status == "done" else f"FAILED: {outcome.error}"
@@ -814,6 +921,29 @@ def batch_command(
         f"manifest {summary.manifest}",
         err=quiet,
     )
+    if report_path is not None:
+        from meddenoise.api import load_model
+        from meddenoise.report import write_batch_report
+
+        with _report_failure():
+            # The local engine loaded this model already (cached); Ray loads it here once.
+            loaded = load_model(model, device=device if engine == "local" else "cpu")
+            written = write_batch_report(
+                report_path,
+                input_dir=input_dir,
+                output_dir=output_dir,
+                summary=summary,
+                processed=processed,
+                model=loaded,
+                options=options,
+                include_phi=include_phi,
+            )
+        for key, error in written.missing:
+            click.echo(f"Error: report: no section for {key}: {error}", err=True)
+        if not quiet:
+            click.echo(f"wrote report {written.path} ({written.sections} series)")
+        if written.missing:
+            sys.exit(1)
     if not summary.ok:
         sys.exit(1)
 

@@ -39,6 +39,7 @@ MODULES = (
     "meddenoise.models",
     "meddenoise.errors",
     "meddenoise.node",
+    "meddenoise.report",
 )
 
 _SECTION = re.compile(r"^(\s*)([A-Z][A-Za-z ]+)\n\1-{3,}$", re.M)

@@ -309,6 +309,19 @@ def _report_failure() -> Iterator[None]:
 @click.option("--steps", type=click.IntRange(1), help="Override the configured steps.")
 @click.option("--threads", type=click.IntRange(1, 1024), help="CPU threads for torch.")
 @click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="Where to train: cpu, cuda, cuda:N, mps or auto.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 256),
+    default=0,
+    show_default=True,
+    help="Processes drawing training batches ahead (use several to keep a GPU busy).",
+)
+@click.option(
     "--max-minutes",
     type=click.FloatRange(0.1),
     help="Stop with a checkpoint after this long (resume later with --resume).",
@@ -325,6 +338,8 @@ def train_command(
     resume: bool,
     steps: int | None,
     threads: int | None,
+    device: str,
+    workers: int,
     max_minutes: float | None,
     distributed: bool,
     quiet: bool,
@@ -333,11 +348,13 @@ def train_command(
     import torch
 
     from meddenoise.console import progress_reporter
+    from meddenoise.device import resolve_device
     from meddenoise.train.config import load_config
     from meddenoise.train.distributed import distributed_context
     from meddenoise.train.loop import StepReport, train
 
     config = load_config(config_path, steps=steps)
+    where = resolve_device(device)
     torch.set_num_threads(threads or os.cpu_count() or 1)
     with distributed_context(distributed) as rank:
         show = not quiet and rank == 0
@@ -363,6 +380,8 @@ def train_command(
                 resume=resume,
                 on_step=on_step,
                 max_seconds=max_minutes * 60 if max_minutes else None,
+                device=where,
+                workers=workers,
             )
     if rank == 0 and not quiet:
         best = f", best validation PSNR {result.best_psnr:.2f} dB" if result.best_psnr else ""

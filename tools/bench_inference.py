@@ -39,12 +39,20 @@ from meddenoise.models.summary import summarize_model
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
+def _sync() -> None:
+    """Wait for queued GPU work, so that wall time measures it."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _timed(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]  # any callable
     fn()  # warm-up
+    _sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        _sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

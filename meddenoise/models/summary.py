@@ -67,7 +67,8 @@ def summarize_model(model: Denoiser, *, height: int = 256, width: int = 256) -> 
     channels = int(model.config.get("channels", 3))
     try:
         with torch.inference_mode():
-            model(torch.zeros(1, channels, height, width))
+            device = next(model.parameters()).device
+            model(torch.zeros(1, channels, height, width, device=device))
     finally:
         for handle in handles:
             handle.remove()

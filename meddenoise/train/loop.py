@@ -10,7 +10,10 @@ variant has only the first. A run writes into its folder:
 - ``log.jsonl``: one line per validation.
 
 Checkpoints are written atomically, so a run killed at any moment resumes from its last
-checkpoint and draws the same patches the uninterrupted run would have. With
+checkpoint and draws the same patches the uninterrupted run would have: batch ``k`` depends
+only on the seed and ``k`` (:meth:`PatchSampler.sample_at`), whichever process draws it.
+With ``workers`` > 0, batches are drawn ahead by that many worker processes, which keeps a
+GPU busy; the result is the same as with none. With
 ``torch.distributed`` initialised (``torchrun``), gradients are averaged across
 processes (DistributedDataParallel), each process draws its own patches, and only rank 0
 writes.
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,6 +191,9 @@ def train(
     images: tuple[list[TrainingImage], list[TrainingImage]] | None = None,
     on_step: StepCallback | None = None,
     max_seconds: float | None = None,
+    device: str | torch.device = "cpu",
+    workers: int = 0,
+    validation: ValidationSet | None = None,
 ) -> TrainResult:
     """Train a model as configured, writing checkpoints into ``out_dir``.
 
@@ -206,6 +212,13 @@ def train(
     max_seconds : float, optional
         Stop (with a checkpoint) after this much wall time: for runs that must end with
         a session and go on in the next one.
+    device : str or torch.device
+        Where to train (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``); checkpoints are
+        saved with CPU tensors either way.
+    workers : int
+        Worker processes that draw batches ahead (0: draw them in this process).
+    validation : ValidationSet, optional
+        A prepared validation set, instead of building one from the validation images.
 
     Returns
     -------
@@ -222,9 +235,12 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
 
     train_images, val_images = images if images is not None else _read_images(config)
+    device = torch.device(device)
     torch.manual_seed(config.seed)
-    model = build_model(config.arch, **config.model)
+    model = build_model(config.arch, **config.model).to(device)
     model.train()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas)
     sampler = PatchSampler(
         train_images,
@@ -236,19 +252,20 @@ def train(
     step = 0
     best: float | None = None
     if resume:
-        step, best = _restore(last, config, model, optimizer, sampler, rank)
+        step, best = _restore(last, config, model, optimizer)
     trained: nn.Module = model
     if world > 1:
-        trained = nn.parallel.DistributedDataParallel(model)
-    validation = ValidationSet.build(val_images, config) if rank == 0 else None
+        ids = [device.index or 0] if device.type == "cuda" else None
+        trained = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if validation is None and rank == 0:
+        validation = ValidationSet.build(val_images, config)
     normalization = {"contract": "meddenoise.intensity", "mappings": _mappings(train_images)}
 
     def save(path: Path, metrics: dict[str, float] | None = None, *, full: bool) -> None:
         extra: dict[str, Any] = {}
         if full:
             extra = {
-                "optimizer": optimizer.state_dict(),
-                "sampler": sampler.state(),
+                "optimizer": _to_cpu(optimizer.state_dict()),
                 "resume": {"step": step, "best": best},
             }
         save_checkpoint(
@@ -269,15 +286,17 @@ def train(
     started = time.perf_counter()
     saved = step
     try:
-        while step < config.steps:
-            tick = time.perf_counter()
-            clean_np, noisy_np = sampler.sample()
-            clean = torch.from_numpy(clean_np).contiguous(memory_format=torch.channels_last)
-            noisy = torch.from_numpy(noisy_np).contiguous(memory_format=torch.channels_last)
+        batches = _batches(sampler, step, config.steps, workers, pin=device.type == "cuda")
+        tick = time.perf_counter()
+        for clean_cpu, noisy_cpu in batches:
+            clean = clean_cpu.to(device, non_blocking=True)
+            noisy = noisy_cpu.to(device, non_blocking=True)
+            clean = clean.contiguous(memory_format=torch.channels_last)
+            noisy = noisy.contiguous(memory_format=torch.channels_last)
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(config, step)
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", torch.bfloat16, enabled=config.precision == "bf16"):
+            with torch.autocast(device.type, torch.bfloat16, enabled=config.precision == "bf16"):
                 loss = paper_loss(trained, config.arch, clean, noisy)
             loss.backward()  # type: ignore[no-untyped-call]  # torch stubs
             optimizer.step()
@@ -298,6 +317,7 @@ def train(
             if on_step is not None:
                 rate = config.batch * world / max(time.perf_counter() - tick, 1e-9)
                 on_step(StepReport(step, config.steps, float(loss.detach()), rate, scores))
+            tick = time.perf_counter()
             if timed_out:
                 break
     except KeyboardInterrupt:
@@ -306,6 +326,45 @@ def train(
             save(last, None, full=True)
         raise
     return TrainResult(out, step, time.perf_counter() - started, best)
+
+
+class _BatchStream(torch.utils.data.IterableDataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Batches ``start .. stop - 1`` of a sampler; worker ``w`` of ``n`` draws ``w, w+n..``."""
+
+    def __init__(self, sampler: PatchSampler, start: int, stop: int) -> None:
+        self.sampler, self.start, self.stop = sampler, start, stop
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        info = torch.utils.data.get_worker_info()
+        first, stride = (info.id, info.num_workers) if info is not None else (0, 1)
+        for index in range(self.start + first, self.stop, stride):
+            clean, noisy = self.sampler.sample_at(index)
+            yield torch.from_numpy(clean), torch.from_numpy(noisy)
+
+
+def _batches(
+    sampler: PatchSampler, start: int, stop: int, workers: int, *, pin: bool
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield batches ``start .. stop - 1`` in order, drawn ahead by ``workers`` processes."""
+    stream = _BatchStream(sampler, start, stop)
+    if workers <= 0:
+        return iter(stream)
+    # The DataLoader asks its workers in turn, so batches come back in index order.
+    loader = torch.utils.data.DataLoader(
+        stream, batch_size=None, num_workers=workers, pin_memory=pin, prefetch_factor=8
+    )
+    return iter(loader)
+
+
+def _to_cpu(value: Any) -> Any:
+    """Return ``value`` (nested dicts and lists of tensors) with every tensor on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
 
 
 def _read_images(config: TrainConfig) -> tuple[list[TrainingImage], list[TrainingImage]]:
@@ -324,29 +383,29 @@ def _mappings(images: list[TrainingImage]) -> dict[str, Any]:
     return kinds
 
 
+#: Options a resumed run may change: they decide when things happen, not what is learnt
+#: (``steps`` stretches or shortens the learning-rate schedule from the current step on).
+_RESUMABLE = ("steps", "checkpoint_every", "validate_every")
+
+
 def _restore(
     path: Path,
     config: TrainConfig,
     model: Denoiser,
     optimizer: torch.optim.Optimizer,
-    sampler: PatchSampler,
-    rank: int,
 ) -> tuple[int, float | None]:
     ckpt = load_checkpoint(path)
     raw = torch.load(path, map_location="cpu", weights_only=True)
     saved = dict(ckpt.training.get("config", {}))
     mine = config.to_dict()
-    saved.pop("steps", None)
-    mine.pop("steps", None)
+    for name in _RESUMABLE:
+        saved.pop(name, None)
+        mine.pop(name, None)
     if saved != mine:
         changed = sorted(k for k in mine if saved.get(k) != mine.get(k))
         raise InputError(f"{path}: the run was made with other options ({', '.join(changed)})")
     model.load_state_dict(ckpt.state_dict)
     optimizer.load_state_dict(raw["optimizer"])
-    if rank == 0:
-        sampler.set_state(raw["sampler"])
-    else:  # other ranks continue their own streams from a rank-specific point
-        sampler.rng = np.random.default_rng([config.seed, rank, int(raw["resume"]["step"])])
     return int(raw["resume"]["step"]), raw["resume"].get("best")
 
 

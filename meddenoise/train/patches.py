@@ -106,19 +106,31 @@ class PatchSampler(SeededSampler):
         self.patch = patch
         self.batch = batch
         self.sigma_max = sigma_max
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
 
     def sample(self) -> tuple[F32, F32]:
-        """Draw one batch: ``(clean, noisy)``."""
+        """Draw one batch from the sampler's own generator: ``(clean, noisy)``."""
+        return self._draw(self.rng)
+
+    def sample_at(self, index: int, stream: int = 0) -> tuple[F32, F32]:
+        """Draw batch number ``index`` of stream ``stream``, independent of any other batch.
+
+        The batch depends only on ``(seed, stream, index)``, so batches can be drawn in
+        any order, by any number of worker processes, and a run resumed at step ``k``
+        draws batch ``k`` exactly as the uninterrupted run did.
+        """
+        return self._draw(np.random.default_rng([self.seed, stream, index]))
+
+    def _draw(self, rng: np.random.Generator) -> tuple[F32, F32]:
         clean = np.empty((self.batch, 3, self.patch, self.patch), dtype=np.float32)
         noisy = np.empty_like(clean)
         for b in range(self.batch):
-            clean[b] = self._patch()
-            noisy[b], _ = add_random_noise(clean[b], rng=self.rng, sigma_max=self.sigma_max)
+            clean[b] = self._patch(rng)
+            noisy[b], _ = add_random_noise(clean[b], rng=rng, sigma_max=self.sigma_max)
         return clean, noisy
 
-    def _patch(self) -> F32:
-        rng = self.rng
+    def _patch(self, rng: np.random.Generator) -> F32:
         family = self.families[int(rng.integers(len(self.families)))]
         candidates = self.by_family[family]
         image = candidates[int(rng.integers(len(candidates)))]

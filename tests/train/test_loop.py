@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -62,3 +63,58 @@ def test_an_interrupted_run_keeps_its_last_steps(tiny_config, tmp_path):
         train(config, tmp_path / "run", on_step=interrupt)
     assert load_checkpoint(tmp_path / "run" / "last.pt").training["steps"] == 3
     assert train(config, tmp_path / "run", resume=True).steps == 4
+
+
+def _synthetic_images():
+    """Training and validation images made in memory (no reader involved)."""
+    import numpy as np
+
+    from meddenoise.train.images import TrainingImage
+    from meddenoise.train.split import SplitItem
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:40, :48]
+
+    def image(family, split, channels, shift):
+        item = SplitItem(Path(f"{family}-{split}.png"), "OT", family, split, family)
+        base = (np.sin(xx / 4.0 + shift) * np.cos(yy / 6.0) * 0.3 + 0.5).astype(np.float32)
+        slices = [
+            np.repeat(base[None], channels, axis=0)
+            + rng.normal(0, 0.01, (channels, 40, 48)).astype(np.float32)
+            for _ in range(2)
+        ]
+        return TrainingImage(item, [np.clip(s, 0, 1) for s in slices], {"kind": "fixed"})
+
+    train_set = [image("ct", "train", 1, 0.0), image("dermoscopy", "train", 3, 1.0)]
+    val_set = [image("ct", "validation", 1, 2.0), image("dermoscopy", "validation", 3, 3.0)]
+    return train_set, val_set
+
+
+def test_batches_drawn_by_worker_processes_train_the_same_model(tiny_config, tmp_path):
+    images = _synthetic_images()
+    inline = train(tiny_config, tmp_path / "a", images=images)
+    pooled = train(tiny_config, tmp_path / "b", images=images, workers=2)
+    assert inline.steps == pooled.steps == 4
+    a = load_checkpoint(tmp_path / "a" / "last.pt").state_dict
+    b = load_checkpoint(tmp_path / "b" / "last.pt").state_dict
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+def test_training_runs_on_each_device_and_saves_cpu_checkpoints(tiny_config, tmp_path, device):
+    images = _synthetic_images()
+    config = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 6})
+    result = train(config, tmp_path / "run", images=images, device=device)
+    assert result.steps == 6
+    assert result.best_psnr is not None
+    raw = torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=True)
+    tensors = list(raw["state_dict"].values()) + [
+        t
+        for state in raw["optimizer"]["state"].values()
+        for t in state.values()
+        if isinstance(t, torch.Tensor)
+    ]
+    assert all(t.device.type == "cpu" for t in tensors)
+    # A CPU run resumes a run made on this device and goes on to the end.
+    longer = TrainConfig.from_dict({**config.to_dict(), "steps": 8, "validate_every": 4})
+    assert train(longer, tmp_path / "run", images=images, resume=True).steps == 8

@@ -1,0 +1,238 @@
+"""Every corpus case through the command line: the right output, or one line and exit 2.
+
+``denoise`` and ``info`` run in-process through click's CliRunner with
+``MEDDENOISE_DEBUG=1`` and ``catch_exceptions=False``: an exception that the CLI would
+turn into an "internal error" fails the test with its traceback instead. A few cases also
+run in a real subprocess, to see what a user sees on stderr. For each case the input
+folder is unchanged afterwards (same sha256 of every file, nothing added or removed),
+the output folder holds the output or nothing (no ``.*.partial`` left behind).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from meddenoise.cli import DEBUG_ENV, main
+from meddenoise.io import read_image
+from tests.hardening.conftest import snapshot
+from tests.hardening.corpus import BY_NAME, CASES, UNWRITABLE, Case
+
+RUN = ("--device", "cpu", "--threads", "1", "-q")
+
+#: Warnings some ok cases replay on purpose (what pydicom tolerated in the file).
+pytestmark = pytest.mark.filterwarnings("ignore:A value of '0' for .* 'Number of Frames'")
+
+
+def _invoke(args: list[str]) -> Result:
+    return CliRunner().invoke(main, args, env={DEBUG_ENV: "1"}, catch_exceptions=False)
+
+
+def _assert_one_line_error(stderr: str, message: str) -> None:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("Error: "), stderr
+    assert message.lower() in lines[0].lower(), stderr
+
+
+def _partials(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.glob(".*.partial"))
+    except OSError:
+        return []
+
+
+def _prepare(case: Case, tmp: Path) -> tuple[Path, Path]:
+    """Build the input under ``tmp/in``; return it and the output path."""
+    (tmp / "in").mkdir()
+    (tmp / "out").mkdir()
+    source = case.build(tmp / "in")
+    target = tmp / "out" / case.output if isinstance(case.output, str) else case.output(source, tmp)
+    return source, target
+
+
+def _info_args(case: Case) -> list[str]:
+    """The options of ``denoise`` that ``info`` takes too (``--series-uid``)."""
+    args = list(case.args)
+    if "--series-uid" not in args:
+        return []
+    at = args.index("--series-uid")
+    return args[at : at + 2]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_denoise(
+    case: Case, tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = _prepare(case, tmp_path)
+    model = case.model(tmp_path) if case.model is not None else tiny_model
+    before = snapshot(tmp_path / "in")
+    sys_before = sorted(os.listdir(UNWRITABLE)) if UNWRITABLE.is_dir() else []
+    with monkeypatch.context() as patched:
+        if case.patch is not None:
+            case.patch(patched)
+        result = _invoke(
+            ["denoise", str(source), "-o", str(target), "--model", str(model), *RUN, *case.args]
+        )
+    assert "Traceback" not in result.output
+    after = snapshot(tmp_path / "in")
+    if case.expect == "ok" and target.parent != tmp_path / "out":  # written beside the input
+        after.pop(str(target.relative_to(tmp_path / "in")))
+    assert after == before, "the input changed"
+    assert not _partials(tmp_path / "out")
+    assert not _partials(target.parent)
+    if UNWRITABLE.is_dir():
+        assert sorted(os.listdir(UNWRITABLE)) == sys_before
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    if case.expect == "ok":
+        assert result.exit_code == 0, result.output
+        image = read_image(target)
+        assert image.shape == case.shape
+        assert image.pixels.dtype.name == case.dtype
+        if target.parent == tmp_path / "out":
+            assert written == [target.name]
+    else:
+        assert result.exit_code == 2, result.output
+        assert result.stdout == ""
+        _assert_one_line_error(result.stderr, case.message)
+        culprit = model if case.model is not None else source if not case.info_ok else target
+        assert culprit.name in result.stderr, "the message does not name what is at fault"
+        assert written == []
+        assert not target.exists() or target == source or target == source.parent
+    if case.post is not None:
+        case.post(tmp_path)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_info(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source, _ = _prepare(case, tmp_path)
+    before = snapshot(tmp_path / "in")
+    with monkeypatch.context() as patched:
+        if case.patch is not None:
+            case.patch(patched)
+        result = _invoke(["info", str(source), *_info_args(case)])
+    assert "Traceback" not in result.output
+    assert snapshot(tmp_path / "in") == before
+    if case.expect == "ok" or case.info_ok:
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("format")
+    else:
+        assert result.exit_code == 2, result.output
+        _assert_one_line_error(result.stderr, case.message)
+
+
+def test_corpus_covers_the_issue() -> None:
+    errors = [c for c in CASES if c.expect == "error"]
+    assert len(CASES) >= 45
+    assert len(errors) >= 40
+    assert {c.expect for c in CASES} == {"ok", "error"}
+    for case in CASES:
+        assert case.expect == "ok" or case.message, case.name
+        assert case.expect == "error" or (case.shape and case.dtype), case.name
+
+
+#: Run as a user would: a fresh interpreter, stderr as it comes.
+SUBPROCESS_CASES = [
+    "dicom_truncated_half",
+    "zip_declared_8_gib",
+    "nifti_nan",
+    "checkpoint_pickled_object",
+    "png_1xN",
+]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != DEBUG_ENV}
+    code = "from meddenoise.cli import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("name", SUBPROCESS_CASES)
+def test_denoise_in_a_subprocess(name: str, tmp_path: Path, tiny_model: Path) -> None:
+    case = BY_NAME[name]
+    source, target = _prepare(case, tmp_path)
+    model = case.model(tmp_path) if case.model is not None else tiny_model
+    before = snapshot(tmp_path / "in")
+    done = _cli("denoise", str(source), "-o", str(target), "--model", str(model), *RUN)
+    assert "Traceback" not in done.stderr
+    assert snapshot(tmp_path / "in") == before
+    if case.expect == "ok":
+        assert done.returncode == 0, done.stderr
+        assert read_image(target).shape == case.shape
+    else:
+        assert done.returncode == 2, done.stderr
+        _assert_one_line_error(done.stderr, case.message)
+        assert list((tmp_path / "out").iterdir()) == []
+    if case.post is not None:
+        case.post(tmp_path)
+
+
+def test_info_in_a_subprocess(tmp_path: Path) -> None:
+    names = [c.name for c in CASES if c.expect == "error" and not c.info_ok and not c.patch]
+    names = names[::6]  # a sample across the formats
+    for name in names:
+        folder = tmp_path / name
+        folder.mkdir()
+        source = BY_NAME[name].build(folder)
+        done = _cli("info", str(source))
+        assert done.returncode == 2, (name, done.stderr)
+        assert "Traceback" not in done.stderr
+        _assert_one_line_error(done.stderr, BY_NAME[name].message)
+
+
+#: Read each huge case in a child with a 6 GiB address-space limit and report how much
+#: its peak memory (ru_maxrss, KiB) rose.
+_MEMORY_CHILD = """
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+from meddenoise.errors import InputError
+from meddenoise.io import read_image
+for name, path in json.loads(sys.argv[1]):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        read_image(path)
+        outcome = "read"
+    except InputError as exc:
+        outcome = str(exc)
+    except MemoryError:
+        outcome = "MemoryError"
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps([name, outcome, after - before]), flush=True)
+"""
+
+#: Peak memory a refused huge input may add (the declared sizes run to terabytes).
+MEMORY_BOUND_KIB = 200 * 1024
+
+
+def test_declared_sizes_far_beyond_the_data_allocate_nothing(tmp_path: Path) -> None:
+    huge = [c for c in CASES if c.huge]
+    assert len(huge) >= 8
+    paths = []
+    for case in huge:
+        folder = tmp_path / case.name
+        folder.mkdir()
+        paths.append([case.name, str(case.build(folder))])
+    done = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, json.dumps(paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    reports = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r[0] for r in reports] == [c.name for c in huge]
+    for (name, outcome, rise), case in zip(reports, huge, strict=True):
+        assert case.message.lower() in outcome.lower(), (name, outcome)
+        assert rise < MEMORY_BOUND_KIB, f"{name}: peak memory rose by {rise} KiB"

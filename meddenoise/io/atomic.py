@@ -35,8 +35,7 @@ def check_output_path(
         Allow replacing an existing output.
     inputs : iterable of path-like
         Paths that were read: the output may be none of them, nor a folder holding them
-        when the output is a folder that would be replaced, nor lie inside an input
-        folder (a later read of that folder would find the output too).
+        when the output is a folder that would be replaced.
 
     Returns
     -------
@@ -46,16 +45,14 @@ def check_output_path(
     Raises
     ------
     InputError
-        If the target exists and ``overwrite`` is false, would replace an input or lie
-        inside an input folder, or its parent folder does not exist or is not writable.
+        If the target exists and ``overwrite`` is false, would replace an input, or its
+        parent folder does not exist or is not writable.
     """
     out = Path(target).expanduser().absolute()
     for source in inputs:
         src = Path(source).expanduser().absolute()
         if _same(out, src) or (out.is_dir() and _inside(src, out)):
             raise InputError(f"{out}: refusing to write over the input {src}")
-        if src.is_dir() and _inside(out, src):
-            raise InputError(f"{out}: refusing to write inside the input folder {src}")
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise InputError(f"{out}: already exists (--overwrite replaces it)")
     parent = out.parent

@@ -223,11 +223,17 @@ def _data_files(path: Path, spec: str) -> list[Path]:
 
 
 def _numbered_names(path: Path, words: list[str]) -> list[str]:
-    """Expand ``pattern start stop [step]`` (a printf pattern), at most one per slice."""
-    malformed = InputError(f"{path}: malformed ElementDataFile pattern {' '.join(words)!r}")
+    """Expand ``pattern first last step`` (a printf pattern) into file names.
+
+    The step is required: SimpleITK divides by it (a missing step crashes the process).
+    """
+    malformed = InputError(
+        f"{path}: malformed ElementDataFile pattern {' '.join(words)!r} "
+        "(expected 'pattern first last step')"
+    )
     try:
-        numbers = range(int(words[1]), int(words[2]) + 1, int(words[3]) if len(words) > 3 else 1)
-    except ValueError:  # not integers, or a step of 0
+        numbers = range(int(words[1]), int(words[2]) + 1, int(words[3]))
+    except (ValueError, IndexError):  # not integers, no step, or a step of 0
         raise malformed from None
     count = (numbers.stop - numbers.start) // numbers.step  # len() overflows past 2**63
     if count > _MAX_DATA_FILES:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+#: A script run in a subprocess by test_atheris.py: importing it instruments modules.
+collect_ignore = ["atheris_readers.py"]
+
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:

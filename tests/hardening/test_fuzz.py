@@ -282,7 +282,17 @@ def metaimage_files(draw: st.DrawFn) -> tuple[str, dict[str, bytes]]:
         "LOCAL"
         if local
         else draw(
-            st.sampled_from(["img.raw", "../img.raw", "/etc/hostname", "s%d.raw 1 3", "LIST", ""])
+            st.sampled_from(
+                [
+                    "img.raw",
+                    "../img.raw",
+                    "/etc/hostname",
+                    "s%d.raw 1 3",
+                    "s%d.raw 1 3 1",
+                    "LIST",
+                    "",
+                ]
+            )
         )
     )
     fields = [

@@ -211,7 +211,7 @@ def open_instances(path: Path) -> Iterator[InstanceStore]:
     if _is_zip(path):
         try:
             archive = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError, EOFError) as exc:
             raise InputError(f"{path}: corrupt zip file ({exc})") from None
         with archive:
             yield InstanceStore(path, "zip file", _zip_members(path, archive), archive)

@@ -214,8 +214,8 @@ def read_image(
     reader = _load(READERS, fmt)
     # The libraries warn about what they tolerate in a file; when the file is refused
     # anyway, the error alone is the message (and one line): replay only on success.
+    # The filters in force still apply (one turning a warning into an error included).
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
         image: MedicalImage = reader(Path(path), **options)
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)

@@ -88,7 +88,8 @@ def atomic_output(
     ------
     InputError
         If the target exists and ``overwrite`` is false, or its folder is missing or not
-        writable.
+        writable, or writing fails with an ``OSError`` (a full disk, a quota, an I/O
+        error); the temporary path is removed.
 
     Examples
     --------

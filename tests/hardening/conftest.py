@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,20 @@ def snapshot(root: Path) -> dict[str, str]:
         else:
             entries[key] = stat.filemode(mode)[0]
     return entries
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``meddenoise ARGS`` in a fresh interpreter, as a user would (stderr as it comes).
+
+    Python's warnings reach stderr here, which pytest's capture of warnings hides in
+    process.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "MEDDENOISE_DEBUG"}
+    code = "from meddenoise.cli import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )

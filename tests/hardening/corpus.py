@@ -287,6 +287,30 @@ def dicom_unknown_vr(folder: Path) -> Path:
     return path
 
 
+def dicom_ybr_full_422_frames(folder: Path) -> Path:
+    """Three native YBR_FULL_422 frames: two thirds of 3 bytes a pixel, not 3."""
+    ds = pydicom.dcmread(PYDICOM_FILES / "SC_ybr_full_422_uncompressed.dcm")
+    ds.NumberOfFrames = 3
+    ds.PixelData = ds.PixelData * 3
+    return _save(ds, folder / "ybr422.dcm")
+
+
+#: Patient data in the bad element of ``dicom_bad_patient_element``: never in a message.
+SENTINEL = "SENTINEL7Q"
+
+
+def dicom_bad_patient_element(folder: Path) -> Path:
+    """PatientName re-labelled VR US, with an odd length pydicom cannot decode."""
+    ds = _ct()
+    ds.PatientName = SENTINEL + "^X"  # 12 characters, padded to 12
+    data = bytearray(_dicom_bytes(ds))
+    at = data.index(b"\x10\x00\x10\x00PN")
+    length = struct.unpack("<H", data[at + 6 : at + 8])[0]
+    data[at + 4 : at + 8] = b"US" + struct.pack("<H", length - 1)
+    del data[at + 8 + length - 1]
+    return _raw(bytes(data), "badname.dcm")(folder)
+
+
 def dicomdir_without_files(folder: Path) -> Path:
     return Path(shutil.copy(PYDICOM_FILES / "dicomdirtests" / "DICOMDIR", folder / "DICOMDIR"))
 
@@ -893,6 +917,13 @@ CASES: list[Case] = [
     error("dicom_truncated_header", dicom_truncated_header, "incomplete DICOM header"),
     error("dicom_wrong_magic", dicom_wrong_magic, "not a DICOM file"),
     error("dicom_empty_file", _raw(b"", "empty.dcm"), "empty file"),
+    error("nifti_empty_file", _raw(b"", "empty.nii"), "empty file"),
+    error("nifti_gz_empty_file", _raw(b"", "empty.nii.gz"), "empty file"),
+    error("mha_empty_file", _raw(b"", "empty.mha"), "empty file"),
+    error("png_empty_file", _raw(b"", "empty.png"), "empty file"),
+    error("jpeg_empty_file", _raw(b"", "empty.jpg"), "empty file"),
+    error("tiff_empty_file", _raw(b"", "empty.tif"), "empty file"),
+    error("zip_empty_file", _raw(b"", "empty.zip"), "empty file"),
     error("dicom_random_bytes", dicom_garbage, "not a DICOM file"),
     error(
         "dicom_declares_huge_frames",
@@ -953,6 +984,18 @@ CASES: list[Case] = [
     error("dicom_rle_overrun", dicom_rle_bad_segments, "cannot decode pixel data"),
     error("dicom_rows_two_values", _edited(_rows_two_values), "invalid Rows"),
     error("dicom_unknown_vr", dicom_unknown_vr, "malformed"),
+    error(
+        "dicom_bad_patient_element",
+        dicom_bad_patient_element,
+        "element (0010,0010) (VR US) cannot be decoded",
+    ),
+    ok(
+        "dicom_ybr_full_422_3_frames",
+        dicom_ybr_full_422_frames,
+        (3, 100, 100, 3),
+        "uint8",
+        output="series",
+    ),
     ok("dicom_groups_not_a_sequence", _edited(_groups_not_a_sequence), (1, 16, 16), "int16"),
     ok("dicom_padding_two_values", _edited(_padding_two_values), (1, 16, 16), "int16"),
     error(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -153,6 +154,8 @@ def _parse(
         if explicit:
             raise InputError(f"{name}: not a DICOM file ({_one_line(exc)})") from None
         return None
+    except _MalformedElementError as exc:
+        raise InputError(f"{name}: malformed DICOM file ({exc})") from None
     except Exception as exc:
         raise InputError(f"{name}: malformed or truncated DICOM file ({_one_line(exc)})") from None
     return ds
@@ -162,12 +165,33 @@ def _convert_all(ds: Dataset) -> None:
     """Decode every element now, so that a malformed value fails here as bad input.
 
     pydicom converts raw elements on first access: without this, an unknown VR or an
-    undecodable value would raise later, anywhere an attribute is read.
+    undecodable value would raise later, anywhere an attribute is read. What pydicom
+    warns about meanwhile (invalid values of elements the reader may never use) is not
+    shown: its messages quote the values, patient data included. An element that cannot
+    be decoded is named by its tag, without its value.
     """
-    meta = getattr(ds, "file_meta", None)
-    for part in (meta, ds) if meta is not None else (ds,):
-        for _ in part.iterall():
-            pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        meta = getattr(ds, "file_meta", None)
+        for part in (meta, ds) if meta is not None else (ds,):
+            _convert(part)
+
+
+def _convert(ds: Dataset) -> None:
+    for tag in list(ds.keys()):
+        try:
+            elem = ds[tag]
+        except Exception as exc:
+            raw = ds.get_item(tag)
+            vr = getattr(raw, "VR", None) or "??"
+            raise _MalformedElementError(f"element {tag} (VR {vr}) cannot be decoded") from exc
+        if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+            for item in elem.value:
+                _convert(item)
+
+
+class _MalformedElementError(ValueError):
+    """An element whose value pydicom cannot decode (the message names it, not its value)."""
 
 
 def _looks_like_raw_dicom(head: bytes) -> bool:

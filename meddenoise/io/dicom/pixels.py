@@ -80,9 +80,18 @@ def find_decoder(ds: Dataset, name: object) -> Decoder:
 def check_frame_count(ds: Dataset, size: int, name: object) -> None:
     """Check NumberOfFrames against the file's size, before any per-frame work.
 
-    Native frames take their size in bytes each (a deflated file may expand 1032
-    times), compressed frames at least 8 (an item header); no instance may hold more
-    than :data:`MAX_FRAMES` frames.
+    Native frames take their size in bytes each (two thirds of it for YBR_FULL_422; a
+    deflated file may expand 1032 times), compressed frames at least 8 (an item header);
+    no instance may hold more than :data:`MAX_FRAMES` frames.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The instance's header.
+    size : int
+        The size of the instance's file in bytes.
+    name : object
+        What messages call the instance (its path).
 
     Raises
     ------
@@ -110,7 +119,10 @@ def check_frame_count(ds: Dataset, size: int, name: object) -> None:
         bits = int(ds.BitsAllocated)
     except (AttributeError, TypeError, ValueError):  # check_pixel_data names it later
         shape, bits = (0, 0, 0), 0
-    needed = frames * max(1, shape[0] * shape[1] * shape[2] * bits // 8)  # 1 byte at least
+    per_frame = shape[0] * shape[1] * shape[2] * bits // 8
+    if shape[2] == 3 and ds.get("PhotometricInterpretation") == "YBR_FULL_422":
+        per_frame = per_frame * 2 // 3  # two chroma values per two pixels
+    needed = frames * max(1, per_frame)  # 1 byte at least
     if needed > limit:
         raise InputError(
             f"{name}: truncated pixel data: {frames} frame(s) of {'x'.join(map(str, shape))} "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -102,6 +103,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     """
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():
+            raise InputError(f"{p}: broken symbolic link (its target is missing or a loop)")
         raise InputError(f"{p}: no such file or folder")
     if p.is_dir():
         return "dicom"
@@ -195,6 +198,12 @@ def read_image(
     InputError
         For a missing, unreadable, unknown or malformed input, or several DICOM series
         without ``series_uid`` (the message lists them).
+
+    Warns
+    -----
+    Warning
+        What the format libraries warned about while reading, only when the reading
+        succeeds (an error is reported alone).
     """
     fmt = detect_format(path)
     options: dict[str, Any] = {"modality": modality}
@@ -203,7 +212,13 @@ def read_image(
     elif series_uid is not None:
         raise InputError(f"{path}: series_uid applies to DICOM input only")
     reader = _load(READERS, fmt)
-    image: MedicalImage = reader(Path(path), **options)
+    # The libraries warn about what they tolerate in a file; when the file is refused
+    # anyway, the error alone is the message (and one line): replay only on success.
+    # The filters in force still apply (one turning a warning into an error included).
+    with warnings.catch_warnings(record=True) as caught:
+        image: MedicalImage = reader(Path(path), **options)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     return image
 
 

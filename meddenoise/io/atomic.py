@@ -88,7 +88,8 @@ def atomic_output(
     ------
     InputError
         If the target exists and ``overwrite`` is false, or its folder is missing or not
-        writable.
+        writable, or writing fails with an ``OSError`` (a full disk, a quota, an I/O
+        error); the temporary path is removed.
 
     Examples
     --------
@@ -106,7 +107,10 @@ def atomic_output(
         raise InputError(f"{out}: cannot write in {out.parent} ({exc.strerror})") from None
     work = tmp if folder else tmp / out.name
     try:
-        yield work
+        try:
+            yield work
+        except OSError as exc:  # a full disk, a quota, an I/O error while writing
+            raise InputError(f"{out}: cannot write ({exc.strerror or exc})") from None
         if not work.exists():
             raise InputError(f"{out}: nothing was written")
         if out.exists() or out.is_symlink():

@@ -47,6 +47,9 @@ F64 = npt.NDArray[np.float64]
 #: MetaIO modality codes with a DICOM equivalent.
 _MODALITIES = {"MET_MOD_CT": "CT", "MET_MOD_MR": "MR", "MET_MOD_NM": "NM", "MET_MOD_US": "US"}
 
+#: Most data files one header may name (``ElementDataFile = pattern start stop``).
+_MAX_DATA_FILES = 100_000
+
 #: Bytes per element of each MetaIO element type (for the truncation check).
 _ELEMENT_BYTES = {
     "MET_CHAR": 1,
@@ -190,7 +193,11 @@ def _header_fields(path: Path) -> dict[str, str]:
 
 
 def _data_files(path: Path, spec: str) -> list[Path]:
-    """List the data files that ``ElementDataFile`` names (none for ``LOCAL``)."""
+    """List the data files that ``ElementDataFile`` names (none for ``LOCAL``).
+
+    Every data file must lie in the header's folder or below it: an absolute path or a
+    ``..`` is refused, as a DICOMDIR naming a file outside its folder is.
+    """
     first, *listed = spec.split("\n")
     words = first.split()
     if not words or words[0].upper() == "LOCAL":
@@ -198,35 +205,69 @@ def _data_files(path: Path, spec: str) -> list[Path]:
     if words[0].upper() == "LIST":
         names = listed
     elif "%" in words[0] and len(words) >= 3:
-        start, stop = int(words[1]), int(words[2])
-        step = int(words[3]) if len(words) > 3 else 1
-        names = [words[0] % i for i in range(start, stop + 1, step)]
+        names = _numbered_names(path, words)
     else:
         names = [first]
-    files = [path.parent / name for name in names]
-    for file in files:
+    files = []
+    for name in names:
+        relative = Path(name.replace("\\", "/"))
+        if relative.is_absolute() or ".." in relative.parts:
+            raise InputError(
+                f"{path}: ElementDataFile names a file outside the header's folder: {name}"
+            )
+        file = path.parent / relative
         if not file.is_file():
             raise InputError(f"{path}: data file {file.name} is missing")
+        files.append(file)
     return files
 
 
+def _numbered_names(path: Path, words: list[str]) -> list[str]:
+    """Expand ``pattern first last step`` (a printf pattern) into file names.
+
+    The step is required: SimpleITK divides by it (a missing step crashes the process).
+    """
+    malformed = InputError(
+        f"{path}: malformed ElementDataFile pattern {' '.join(words)!r} "
+        "(expected 'pattern first last step')"
+    )
+    try:
+        numbers = range(int(words[1]), int(words[2]) + 1, int(words[3]))
+    except (ValueError, IndexError):  # not integers, no step, or a step of 0
+        raise malformed from None
+    count = (numbers.stop - numbers.start) // numbers.step  # len() overflows past 2**63
+    if count > _MAX_DATA_FILES:
+        raise InputError(f"{path}: ElementDataFile names {count} data files")
+    try:
+        return [words[0] % i for i in numbers]
+    except (ValueError, TypeError):
+        raise malformed from None
+
+
 def _check_data_size(path: Path, fields: dict[str, str], files: list[Path]) -> None:
-    """Refuse a header declaring more data than its raw files hold (no huge allocation)."""
-    if fields.get("CompressedData", "False").lower() == "true":
-        return
+    """Refuse a header declaring more data than its data files hold (no huge allocation).
+
+    Compressed (zlib) data cannot expand more than 1032 times.
+    """
     files = files or [path]  # LOCAL: the data follow the header in the same file
     try:
         size = [int(s) for s in fields.get("DimSize", "").split()]
+        channels = int(fields.get("ElementNumberOfChannels", "1") or 1)
     except ValueError:
-        raise InputError(f"{path}: malformed DimSize {fields.get('DimSize')!r}") from None
+        raise InputError(
+            f"{path}: malformed DimSize {fields.get('DimSize')!r} or ElementNumberOfChannels "
+            f"{fields.get('ElementNumberOfChannels')!r}"
+        ) from None
+    if not size or min(size) < 1 or channels < 1:
+        raise InputError(f"{path}: DimSize {size} with {channels} channel(s) holds no voxel")
     nbytes = _ELEMENT_BYTES.get(fields.get("ElementType", ""), 1)
-    channels = int(fields.get("ElementNumberOfChannels", "1") or 1)
     needed = int(np.prod(size, dtype=np.float64)) * nbytes * channels
     have = sum(os.path.getsize(f) for f in files)
-    if needed > have:
+    compressed = fields.get("CompressedData", "False").lower() == "true"
+    if needed > have * (1032 if compressed else 1):
         raise InputError(
-            f"{path}: header declares {needed} bytes of data but the data files hold {have} "
-            "(truncated file or wrong DimSize)"
+            f"{path}: header declares {needed} bytes of data but the data files hold {have}"
+            f"{' compressed' if compressed else ''} (truncated file or wrong DimSize)"
         )
 
 

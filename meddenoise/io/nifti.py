@@ -136,6 +136,8 @@ def read_nifti(path: Path, *, modality: str | None = None) -> MedicalImage:
     shape = tuple(int(s) for s in img.shape)
     if len(shape) < 2:
         raise InputError(f"{path}: a NIfTI image needs at least 2 dimensions, got {shape}")
+    if min(shape) < 1:
+        raise InputError(f"{path}: NIfTI dimensions {shape} hold no voxel")
     _check_declared_size(path, img, shape, dtype)
     try:
         stored = np.asarray(proxy.get_unscaled())
@@ -146,7 +148,11 @@ def read_nifti(path: Path, *, modality: str | None = None) -> MedicalImage:
     pixels = _to_slices(stored, shape)
     if pixels.dtype.kind == "f":
         _check_finite(pixels, path)
-    source = _source(img.header, shape, dtype, float(proxy.slope), float(proxy.inter))
+    try:
+        source = _source(img.header, shape, dtype, float(proxy.slope), float(proxy.inter))
+        geometry = _geometry(np.asarray(img.affine, np.float64), shape)
+    except _READ_ERRORS as exc:  # e.g. quaternion parameters that are no rotation
+        raise InputError(f"{path}: invalid NIfTI orientation ({_one_line(exc)})") from None
     n = pixels.shape[0]
     return MedicalImage(
         pixels=pixels,
@@ -156,7 +162,7 @@ def read_nifti(path: Path, *, modality: str | None = None) -> MedicalImage:
         photometric="MONOCHROME2",
         value_range=dtype_range(dtype),
         format="nifti",
-        geometry=_geometry(np.asarray(img.affine, np.float64), shape),
+        geometry=geometry,
         path=path,
         source=source,
     )

@@ -31,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import struct
 import warnings
 import zlib
@@ -46,10 +47,20 @@ from meddenoise.errors import InputError
 from meddenoise.image import MedicalImage, dtype_range
 from meddenoise.io.atomic import atomic_output
 
-__all__ = ["MAX_PIXELS", "RasterSource", "read_raster", "write_raster"]
+# tifffile logs each malformed tag it meets and has no handler of its own, so Python's
+# last-resort handler would print those lines to stderr; the reader raises its own error.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
+
+__all__ = ["MAX_PAGES", "MAX_PIXELS", "RasterSource", "read_raster", "write_raster"]
 
 #: Largest page (width x height) decoded: Pillow's decompression-bomb limit.
 MAX_PIXELS = 2 * int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+#: Most pages read from one TIFF file.
+MAX_PAGES = 100_000
+#: Decoded, an uncompressed TIFF holds at most 8 times its file size (1-bit samples);
+#: a compressed one at most this many times, or :data:`_MIN_DECLARED` bytes.
+_MAX_RATIO = 2000
+_MIN_DECLARED = 256 * 2**20
 
 _FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
 _MAGIC = [(b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg")] + [
@@ -67,6 +78,12 @@ _READ_ERRORS = (
     ImportError,
     zlib.error,
     struct.error,
+    # tifffile on malformed tags: a zero RowsPerStrip, a tuple where a number belongs...
+    ArithmeticError,
+    TypeError,
+    AttributeError,
+    AssertionError,
+    RuntimeError,
 )
 #: Pillow modes read as they are, and what ``convert`` makes of the others.
 _NATIVE = ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I")
@@ -143,11 +160,15 @@ def read_raster(path: Path, *, modality: str | None = None) -> MedicalImage:
             pixels, alpha, photometric, source = _read_tiff(path)
         else:
             pixels, alpha, photometric, source = _read_pillow(path, fmt, head)
+    except InputError:  # a ValueError too: keep its own message
+        raise
     except Image.DecompressionBombError as exc:
         raise InputError(f"{path}: image too large ({exc})") from None
     except _READ_ERRORS as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         raise InputError(f"{path}: truncated or corrupt {fmt.upper()} file ({message})") from None
+    if pixels.size == 0:  # e.g. tifffile gave up reshaping a damaged page
+        raise InputError(f"{path}: truncated or corrupt {fmt.upper()} file (no pixels)")
     if pixels.dtype.kind == "f" and not np.all(np.isfinite(pixels)):
         raise InputError(f"NaN or Inf in {path}: replace non-finite values first")
     n = pixels.shape[0]
@@ -206,18 +227,31 @@ def _read_pillow(
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, np.ndarray | None, str, RasterSource]:
     """Decode the first series of a TIFF: pages -> slices, samples -> colour and alpha."""
+    _check_page_chain(path)
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         page: Any = series.keyframe
         _check_size(path, int(page.imagewidth), int(page.imagelength))
         axes, shape = series.axes, series.shape
-        if np.prod(shape, dtype=np.float64) * series.dtype.itemsize > 8 * MAX_PIXELS:
+        declared = np.prod(shape, dtype=np.float64) * series.dtype.itemsize
+        if declared > 8 * MAX_PIXELS:
             raise InputError(f"{path}: image too large ({'x'.join(map(str, shape))} samples)")
+        size = path.stat().st_size
+        compressed = int(page.compression) != 1
+        limit = max(_MAX_RATIO * size, _MIN_DECLARED) if compressed else 8 * size
+        if declared > limit:
+            raise InputError(
+                f"{path}: truncated or corrupt TIFF file: declares {int(declared)} bytes of "
+                f"pixels ({'x'.join(map(str, shape))} {series.dtype}) in a file of {size} bytes"
+            )
+        _check_segments(path, page, series.pages)
         data = series.asarray()
         photometric = int(page.photometric)
         n_extra = len(page.extrasamples)
         colormap = page.colormap
-        compression = page.compression.name.lower() if int(page.compression) != 1 else None
+        compression = None
+        if int(page.compression) != 1:  # tifffile gives an int for a code it does not know
+            compression = getattr(page.compression, "name", str(page.compression)).lower()
     if "S" in axes:
         data = np.moveaxis(data, axes.index("S"), -1)
         axes = axes.replace("S", "") + "S"
@@ -246,6 +280,56 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, np.ndarray | None, str, RasterSo
     if colour:
         return pixels, alpha, "RGB", source
     return pixels, alpha, "MONOCHROME1" if photometric == 0 else "MONOCHROME2", source
+
+
+def _check_page_chain(path: Path) -> None:
+    """Walk the chain of TIFF pages (IFDs): refuse a loop or more than :data:`MAX_PAGES`.
+
+    tifffile follows the chain page by page and detects a loop only among the first 100
+    pages, so a crafted file can make it list pages forever.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(16)
+        order = "<" if head[:2] == b"II" else ">"
+        big = struct.unpack(order + "H", head[2:4])[0] == 43  # BigTIFF
+        count_fmt, count_size, entry_size, offset_fmt = (
+            ("Q", 8, 20, "Q") if big else ("H", 2, 12, "I")
+        )
+        size = path.stat().st_size
+        offset = struct.unpack(order + offset_fmt, head[8:16] if big else head[4:8])[0]
+        seen: set[int] = set()
+        while 0 < offset < size:
+            if offset in seen:
+                raise InputError(f"{path}: corrupt TIFF file (its pages form a loop)")
+            if len(seen) >= MAX_PAGES:
+                raise InputError(f"{path}: more than {MAX_PAGES} TIFF pages")
+            seen.add(offset)
+            handle.seek(offset)
+            raw = handle.read(count_size)
+            if len(raw) < count_size:
+                break
+            entries = struct.unpack(order + count_fmt, raw)[0]
+            handle.seek(offset + count_size + entries * entry_size)
+            raw = handle.read(struct.calcsize(offset_fmt))
+            if len(raw) < struct.calcsize(offset_fmt):
+                break
+            offset = struct.unpack(order + offset_fmt, raw)[0]
+
+
+def _check_segments(path: Path, keyframe: Any, pages: Any) -> None:
+    """Refuse pages holding fewer strips or tiles than their size calls for.
+
+    tifffile fills missing ones one at a time, in Python: a few bytes declaring a tall
+    image of one-row strips would take minutes.
+    """
+    expected = int(np.prod(keyframe.chunked, dtype=np.int64))
+    for page in pages:
+        present = len(page.dataoffsets) if page is not None else expected
+        if present < expected:
+            raise InputError(
+                f"{path}: truncated or corrupt TIFF file: a page needs {expected} strips "
+                f"or tiles, it has {present}"
+            )
 
 
 def _apply_colormap(indices: np.ndarray, colormap: np.ndarray) -> np.ndarray:

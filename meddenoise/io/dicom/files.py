@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from typing import IO
 import pydicom
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 
 from meddenoise.errors import InputError
 
@@ -92,6 +95,15 @@ class InstanceStore:
         assert ds is not None  # explicit=True raises instead of returning None
         return ds
 
+    def size(self, item: InstanceFile) -> int:
+        """Size in bytes of an instance's file (a zip member: its declared size)."""
+        try:
+            if self._zip is not None and item.member is not None:
+                return int(self._zip.getinfo(item.member).file_size)
+            return item.path.stat().st_size
+        except (OSError, KeyError) as exc:
+            raise InputError(f"{item.path}: cannot read ({exc})") from None
+
     def _read(self, item: InstanceFile, *, header_only: bool, explicit: bool) -> FileDataset | None:
         try:
             with self._open(item, whole=not header_only) as handle:
@@ -136,13 +148,50 @@ def _parse(
             return None
         force = True
     try:
-        return pydicom.dcmread(handle, stop_before_pixels=header_only, force=force)
+        ds = pydicom.dcmread(handle, stop_before_pixels=header_only, force=force)
+        _convert_all(ds)
     except InvalidDicomError as exc:
         if explicit:
             raise InputError(f"{name}: not a DICOM file ({_one_line(exc)})") from None
         return None
+    except _MalformedElementError as exc:
+        raise InputError(f"{name}: malformed DICOM file ({exc})") from None
     except Exception as exc:
         raise InputError(f"{name}: malformed or truncated DICOM file ({_one_line(exc)})") from None
+    return ds
+
+
+def _convert_all(ds: Dataset) -> None:
+    """Decode every element now, so that a malformed value fails here as bad input.
+
+    pydicom converts raw elements on first access: without this, an unknown VR or an
+    undecodable value would raise later, anywhere an attribute is read. What pydicom
+    warns about meanwhile (invalid values of elements the reader may never use) is not
+    shown: its messages quote the values, patient data included. An element that cannot
+    be decoded is named by its tag, without its value.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        meta = getattr(ds, "file_meta", None)
+        for part in (meta, ds) if meta is not None else (ds,):
+            _convert(part)
+
+
+def _convert(ds: Dataset) -> None:
+    for tag in list(ds.keys()):
+        try:
+            elem = ds[tag]
+        except Exception as exc:
+            raw = ds.get_item(tag)
+            vr = getattr(raw, "VR", None) or "??"
+            raise _MalformedElementError(f"element {tag} (VR {vr}) cannot be decoded") from exc
+        if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+            for item in elem.value:
+                _convert(item)
+
+
+class _MalformedElementError(ValueError):
+    """An element whose value pydicom cannot decode (the message names it, not its value)."""
 
 
 def _looks_like_raw_dicom(head: bytes) -> bool:
@@ -186,7 +235,7 @@ def open_instances(path: Path) -> Iterator[InstanceStore]:
     if _is_zip(path):
         try:
             archive = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError, EOFError) as exc:
             raise InputError(f"{path}: corrupt zip file ({exc})") from None
         with archive:
             yield InstanceStore(path, "zip file", _zip_members(path, archive), archive)
@@ -206,9 +255,9 @@ def _is_zip(path: Path) -> bool:
 def _is_dicomdir(path: Path) -> bool:
     try:
         meta = pydicom.filereader.read_file_meta_info(path)
-    except Exception:
+        return str(meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_SOP_CLASS
+    except Exception:  # not DICOM, or a malformed meta: read as a plain file later
         return False
-    return str(meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_SOP_CLASS
 
 
 def _walk_folder(root: Path) -> list[InstanceFile]:
@@ -229,7 +278,7 @@ def _zip_members(path: Path, archive: zipfile.ZipFile) -> list[InstanceFile]:
     for info in sorted(archive.infolist(), key=lambda i: i.filename):
         parts = [p for p in PurePosixPath(info.filename.replace("\\", "/")).parts]
         safe = [p for p in parts if p not in ("", ".", "..", "/") and ":" not in p]
-        if info.is_dir() or not safe or any(p.startswith(".") or p == "__MACOSX" for p in safe):
+        if not safe or info.is_dir() or any(p.startswith(".") or p == "__MACOSX" for p in safe):
             continue
         if safe[-1].upper() in _SKIPPED_NAMES:
             continue
@@ -240,15 +289,17 @@ def _zip_members(path: Path, archive: zipfile.ZipFile) -> list[InstanceFile]:
 def _dicomdir_files(path: Path) -> list[InstanceFile]:
     try:
         ds = pydicom.dcmread(path)
+        _convert_all(ds)
     except Exception as exc:
         raise InputError(f"{path}: unreadable DICOMDIR ({_one_line(exc)})") from None
     found: list[InstanceFile] = []
     seen: set[Path] = set()
-    for record in ds.get("DirectoryRecordSequence", []):
+    records = ds.get("DirectoryRecordSequence")
+    for record in records if isinstance(records, Sequence) else []:
         ids = record.get("ReferencedFileID")
         if not ids:
             continue
-        parts = [ids] if isinstance(ids, str) else [str(p) for p in ids]
+        parts = [str(p) for p in ids] if isinstance(ids, (list, MultiValue)) else [str(ids)]
         if any(p in ("", ".", "..") or "/" in p or "\\" in p or ":" in p for p in parts):
             raise InputError(f"{path}: record names a file outside its folder: {'/'.join(parts)}")
         file = path.parent.joinpath(*parts)

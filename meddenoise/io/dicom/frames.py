@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 
 from meddenoise.io.dicom.slices import SliceInfo
 
@@ -112,10 +113,10 @@ def _group(ds: Dataset, frame: int, keyword: str) -> Dataset | None:
         ("SharedFunctionalGroupsSequence", 0),
     ):
         groups = ds.get(name)
-        if groups is None or item_index >= len(groups):
-            continue
+        if not isinstance(groups, Sequence) or item_index >= len(groups):
+            continue  # absent, or not a sequence in a malformed file
         macro = groups[item_index].get(keyword)
-        if macro:
+        if isinstance(macro, Sequence) and macro:
             item: Dataset = macro[0]
             return item
     return None

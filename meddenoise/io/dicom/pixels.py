@@ -17,19 +17,24 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels.decoders.base import Decoder, get_decoder
 from pydicom.pixels.processing import apply_color_lut
-from pydicom.uid import UID, ImplicitVRLittleEndian
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from meddenoise.errors import InputError
 from meddenoise.io.dicom.frames import number_of_frames
 
 __all__ = [
     "CODECS_HINT",
+    "MAX_FRAMES",
+    "check_frame_count",
     "check_pixel_data",
     "decode_frames",
     "find_decoder",
     "stored_value_range",
     "transfer_syntax",
 ]
+
+#: Most frames read from one instance.
+MAX_FRAMES = 2**18
 
 #: How to install the optional decoders.
 CODECS_HINT = "pip install 'meddenoise[dicom-codecs]'"
@@ -72,14 +77,76 @@ def find_decoder(ds: Dataset, name: object) -> Decoder:
     return decoder
 
 
+def check_frame_count(ds: Dataset, size: int, name: object) -> None:
+    """Check NumberOfFrames against the file's size, before any per-frame work.
+
+    Native frames take their size in bytes each (two thirds of it for YBR_FULL_422; a
+    deflated file may expand 1032 times), compressed frames at least 8 (an item header);
+    no instance may hold more than :data:`MAX_FRAMES` frames.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The instance's header.
+    size : int
+        The size of the instance's file in bytes.
+    name : object
+        What messages call the instance (its path).
+
+    Raises
+    ------
+    InputError
+        If the file cannot hold the frames its header declares.
+    """
+    frames = number_of_frames(ds)
+    if frames == 1:
+        return
+    if frames > MAX_FRAMES:
+        raise InputError(
+            f"{name}: NumberOfFrames {frames} is more than the {MAX_FRAMES} frames "
+            "meddenoise reads from one instance"
+        )
+    limit = size * 1032 if transfer_syntax(ds) == DeflatedExplicitVRLittleEndian else size
+    if _is_encapsulated(ds):
+        if frames * 8 > limit:
+            raise InputError(
+                f"{name}: NumberOfFrames {frames} is more than a file of {size} bytes can "
+                "hold (a compressed frame takes 8 bytes at least)"
+            )
+        return
+    try:
+        shape = (int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel") or 1))
+        bits = int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError):  # check_pixel_data names it later
+        shape, bits = (0, 0, 0), 0
+    per_frame = shape[0] * shape[1] * shape[2] * bits // 8
+    if shape[2] == 3 and ds.get("PhotometricInterpretation") == "YBR_FULL_422":
+        per_frame = per_frame * 2 // 3  # two chroma values per two pixels
+    needed = frames * max(1, per_frame)  # 1 byte at least
+    if needed > limit:
+        raise InputError(
+            f"{name}: truncated pixel data: {frames} frame(s) of {'x'.join(map(str, shape))} "
+            f"pixels at {bits} bits need {needed} bytes, more than a file of {size} bytes "
+            "can hold"
+        )
+
+
+def _is_encapsulated(ds: Dataset) -> bool:
+    try:
+        return bool(transfer_syntax(ds).is_encapsulated)
+    except ValueError:  # not a transfer syntax pydicom knows
+        return True
+
+
 def check_pixel_data(ds: Dataset, name: object) -> None:
     """Check that the pixel data can hold what the header declares, before decoding.
 
     Raises
     ------
     InputError
-        If PixelData is missing, or the declared Rows x Columns x frames (x samples)
-        exceed what the pixel data holds (truncated file, wrong header).
+        If PixelData is missing, a pixel attribute is missing or invalid, or the declared
+        Rows x Columns x frames (x samples) exceed what the pixel data holds (truncated
+        file, wrong header).
     """
     if "PixelData" not in ds:
         other = [k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in ds]
@@ -88,19 +155,31 @@ def check_pixel_data(ds: Dataset, name: object) -> None:
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
         bits = int(ds.BitsAllocated)
+        stored = int(ds.get("BitsStored") or bits)
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        int(ds.get("PixelRepresentation") or 0)
     except (AttributeError, TypeError, ValueError):
-        raise InputError(f"{name}: Rows, Columns or BitsAllocated missing or invalid") from None
+        raise InputError(
+            f"{name}: Rows, Columns, BitsAllocated, BitsStored, SamplesPerPixel or "
+            "PixelRepresentation missing or invalid"
+        ) from None
     frames = number_of_frames(ds)
     if min(rows, cols) <= 0 or bits not in (1, 8, 16, 32, 64):
         raise InputError(f"{name}: invalid Rows {rows}, Columns {cols} or BitsAllocated {bits}")
+    if not 1 <= stored <= bits:
+        raise InputError(f"{name}: invalid BitsStored {stored} for BitsAllocated {bits}")
     declared = rows * cols * frames * samples
     if samples == 3 and ds.get("PhotometricInterpretation") == "YBR_FULL_422":
         declared = declared * 2 // 3  # two chroma values per two pixels
     declared_bytes = (declared + 7) // 8 if bits == 1 else declared * (bits // 8)
-    elem = ds["PixelData"]
-    encoded = len(elem.value) if elem.value is not None else 0
-    if transfer_syntax(ds).is_encapsulated:
+    value = ds["PixelData"].value
+    encoded = len(value) if isinstance(value, (bytes, bytearray)) else 0
+    uid = transfer_syntax(ds)
+    try:
+        encapsulated = uid.is_encapsulated
+    except ValueError:  # pydicom knows no such transfer syntax
+        raise InputError(f"{name}: {uid} is not a known transfer syntax") from None
+    if encapsulated:
         if declared_bytes > max(_MAX_RATIO * encoded, _MIN_DECLARED):
             raise InputError(
                 f"{name}: declares {frames} frame(s) of {rows}x{cols} pixels "
@@ -156,30 +235,68 @@ def decode_frames(ds: Dataset, name: object) -> Iterator[tuple[np.ndarray, str]]
         photometric interpretation is unsupported.
     """
     decoder = find_decoder(ds, name)
-    frames = decoder.iter_array(ds, as_rgb=True)
+    plugins = _plugins(decoder)
+    frames = decoder.iter_array(ds, as_rgb=True, decoding_plugin=plugins[0])
     done = 0
     while True:
         try:
             arr, meta = next(frames)
         except StopIteration:
             return
-        except Exception:  # retried frame by frame below, where the error is reported
+        except BaseException as exc:  # retried frame by frame below, where it is reported
+            if not _is_decoder_failure(exc):
+                raise
             break
         yield _to_toolkit_colour(arr, _photometric(meta, ds), ds, name)
         done += 1
     # pydicom's frame iterator fails on a few files (e.g. a PixelRepresentation that
     # differs from the codestream's) that its one-frame path decodes.
     for index in range(done, number_of_frames(ds)):
+        arr, meta = _decode_frame(decoder, ds, index, plugins, name)
+        yield _to_toolkit_colour(arr, _photometric(meta, ds), ds, name)
+
+
+def _plugins(decoder: Decoder) -> list[str]:
+    """Name the decoding plugins to use, in order (``""``: pydicom's choice, native data).
+
+    GDCM only where no other plugin is installed for the transfer syntax: python-gdcm
+    aborts the whole process (an uncaught C++ exception) on some malformed JPEG 2000
+    codestreams, so it is never tried after another plugin failed on the data.
+    """
+    available = list(decoder.available_plugins)
+    others = [plugin for plugin in available if plugin != "gdcm"]
+    return others or available or [""]
+
+
+def _decode_frame(
+    decoder: Decoder, ds: Dataset, index: int, plugins: list[str], name: object
+) -> tuple[np.ndarray, dict[str, str | int]]:
+    """Decode one frame with the first plugin that succeeds."""
+    errors = []
+    for plugin in plugins:
         try:
             # pydicom annotates **kwargs as DecodeOptions (a TypedDict) rather than Unpack
-            arr, meta = decoder.as_array(ds, index=index, as_rgb=True)  # type: ignore[arg-type]
-        except Exception as exc:  # any decoder failure is bad input
-            text = " ".join(str(exc).split())[:300]
-            hint = ""
-            if "12-bit" in text:  # only pylibjpeg-libjpeg decodes 12-bit JPEG Extended
-                hint = "; 12-bit JPEG needs pylibjpeg-libjpeg (GPL-3, installed separately)"
-            raise InputError(f"{name}: cannot decode pixel data ({text}){hint}") from None
-        yield _to_toolkit_colour(arr, _photometric(meta, ds), ds, name)
+            arr, meta = decoder.as_array(ds, index=index, as_rgb=True, decoding_plugin=plugin)  # type: ignore[arg-type]
+        except BaseException as exc:  # any decoder failure is bad input
+            if not _is_decoder_failure(exc):
+                raise
+            errors.append(" ".join(str(exc).split())[:300])
+            continue
+        return arr, meta
+    text = "; ".join(errors)
+    hint = ""
+    if "12-bit" in text:  # only pylibjpeg-libjpeg decodes 12-bit JPEG Extended
+        hint = "; 12-bit JPEG needs pylibjpeg-libjpeg (GPL-3, installed separately)"
+    raise InputError(f"{name}: cannot decode pixel data ({text}){hint}")
+
+
+def _is_decoder_failure(exc: BaseException) -> bool:
+    """Tell a decoder's failure (any Exception, or a Rust codec's panic) from an interrupt.
+
+    A panic in a Rust decoder (pylibjpeg-rle) reaches Python as ``PanicException``, which
+    derives from BaseException, not Exception.
+    """
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 def _photometric(meta: dict[str, str | int], ds: Dataset) -> str:

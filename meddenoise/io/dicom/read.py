@@ -37,6 +37,7 @@ from meddenoise.image import MedicalImage, dtype_range
 from meddenoise.io.dicom.files import DICOMDIR_SOP_CLASS, InstanceStore, open_instances
 from meddenoise.io.dicom.frames import describe_frames, number_of_frames
 from meddenoise.io.dicom.pixels import (
+    check_frame_count,
     check_pixel_data,
     decode_frames,
     stored_value_range,
@@ -156,6 +157,7 @@ def _read_series(
     slices: list[SliceInfo] = []
     labels: list[str] = []
     for index, inst in enumerate(members):
+        check_frame_count(inst.header, store.size(inst.file), inst.file.path)
         frames = describe_frames(inst.header, index)
         slices.extend(frames)
         suffixes = [f" frame {f}" for f in range(len(frames))] if len(frames) > 1 else [""]
@@ -252,14 +254,16 @@ def _value_range(datasets: list[Dataset], pixels: np.ndarray) -> tuple[float, fl
 
 
 def _padding(datasets: list[Dataset], notes: list[str]) -> float | None:
-    values = {ds.get("PixelPaddingValue") for ds in datasets}
-    values.discard(None)
-    if not values:
+    values = [ds.get("PixelPaddingValue") for ds in datasets]
+    numbers = {v for v in values if isinstance(v, (int, float))}
+    if any(v is not None for v in values) and not numbers:
+        notes.append(f"PixelPaddingValue {values[0]!r} is not one number: ignored")
+    if not numbers:
         return None
-    first = datasets[0].get("PixelPaddingValue")
-    if len(values) > 1:
+    first = values[0]
+    if len(numbers) > 1:
         notes.append(f"PixelPaddingValue differs between instances; using {first}")
-    return float(first) if first is not None else None
+    return float(first) if isinstance(first, (int, float)) else None
 
 
 def _metadata(datasets: list[Dataset], pixels: np.ndarray, plan: StackPlan) -> dict[str, Any]:

@@ -117,7 +117,8 @@ def select_series(
         return wanted, groups[wanted]
     if len(groups) > 1:
         raise InputError(
-            f"{where} holds {len(groups)} series; choose one with series_uid: {listing}"
+            f"{where} holds {len(groups)} series; choose one with series_uid "
+            f"(--series-uid on the command line): {listing}"
         )
     uid, members = next(iter(groups.items()))
     return uid, members
@@ -153,7 +154,13 @@ def check_sizes(members: Sequence[Instance], uid: str) -> None:
     sizes: dict[tuple[int, int, int], str] = {}
     for inst in members:
         h = inst.header
-        key = (int(h.Rows), int(h.Columns), int(h.get("SamplesPerPixel") or 1))
+        try:
+            key = (int(h.Rows), int(h.Columns), int(h.get("SamplesPerPixel") or 1))
+        except (TypeError, ValueError):  # empty, or several values
+            raise InputError(
+                f"{inst.file.path}: invalid Rows {h.Rows!r}, Columns {h.Columns!r} or "
+                f"SamplesPerPixel {h.get('SamplesPerPixel')!r}"
+            ) from None
         sizes.setdefault(key, str(inst.file.path))
     if len(sizes) > 1:
         found = "; ".join(

@@ -410,7 +410,7 @@ def test_failure_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monke
         real(path, ds, **kwargs)
 
     monkeypatch.setattr(write_module, "dcmwrite", failing)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(InputError, match="cannot write \\(disk full\\)"):
         write_dicom(image, tmp_path / "out")
     assert len(calls) == 3
     assert list(tmp_path.iterdir()) == []

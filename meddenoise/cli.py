@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from meddenoise._version import __version__
+from meddenoise.cli_options import inference_options
 from meddenoise.errors import MeddenoiseError
 from meddenoise.node.command import serve_command
 
@@ -129,31 +130,11 @@ _FORMATS = ("dicom", "nifti", "metaimage", "png", "jpeg", "tiff")
     type=click.Path(path_type=Path),
     help="Output file, or folder for a DICOM series.",
 )
-@click.option(
-    "--model", default="default", show_default=True, help="'default' or a checkpoint file."
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N, mps.")
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-    default="auto",
-    show_default=True,
-    help="Arithmetic of the model (auto: fp32 until bf16 is validated).",
-)
-@click.option(
-    "--tile",
-    type=click.IntRange(16, 16384),
-    default=512,
-    show_default=True,
-    help="Largest tile side; the result does not depend on it.",
-)
+@inference_options
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 4096),
     help="Tiles per pass (default: 1 on a CPU, 4 on a GPU).",
-)
-@click.option(
-    "--threads", type=click.IntRange(1, 1024), help="CPU threads for torch (default: all cores)."
 )
 @click.option("--modality", help="Modality for files that do not say (e.g. CT for NIfTI).")
 @click.option("--series-uid", help="Which DICOM series, where INPUT holds several.")
@@ -801,18 +782,7 @@ def finetune_command(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Manifest file (default: OUTPUT/manifest.jsonl, or manifest-K-of-N.jsonl).",
 )
-@click.option(
-    "--model", default="default", show_default=True, help="'default' or a checkpoint file."
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N, mps.")
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-    default="auto",
-    show_default=True,
-)
-@click.option("--tile", type=click.IntRange(16, 16384), default=512, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 1024), help="CPU threads for torch.")
+@inference_options
 @click.option("--modality", help="Modality for files that do not say (e.g. CT for NIfTI).")
 @click.option("--uid-prefix", help="Organisation UID root of derived DICOM UIDs.")
 @click.option(

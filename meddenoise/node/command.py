@@ -16,6 +16,8 @@ from pathlib import Path
 
 import click
 
+from meddenoise.cli_options import inference_options
+
 __all__ = ["default_storage", "main", "serve_command"]
 
 
@@ -105,18 +107,7 @@ def _titles(values: tuple[str, ...]) -> tuple[str, ...]:
     show_default=True,
     help="Longest wait between two retries.",
 )
-@click.option(
-    "--model", default="default", show_default=True, help="'default' or a checkpoint file."
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N, mps.")
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-    default="auto",
-    show_default=True,
-)
-@click.option("--tile", type=click.IntRange(16, 16384), default=512, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 1024), help="CPU threads for torch.")
+@inference_options
 @click.option(
     "--timeout",
     type=click.FloatRange(1),

@@ -101,17 +101,28 @@ def models_command(size: int) -> None:
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--series-uid", help="Which DICOM series, where INPUT holds several.")
 @click.option("--modality", help="Modality for files that do not say (e.g. CT for NIfTI).")
-def info_command(input_path: Path, series_uid: str | None, modality: str | None) -> None:
+@click.option(
+    "--include-phi",
+    is_flag=True,
+    help="Also print the series description (free text that may name the patient).",
+)
+def info_command(
+    input_path: Path, series_uid: str | None, modality: str | None, include_phi: bool
+) -> None:
     """Read INPUT and describe it: format, modality, size, dtype, rescale, geometry.
 
     INPUT is a DICOM file, folder, zip file or DICOMDIR, a NIfTI, MetaImage, PNG, JPEG or
-    TIFF file. Nothing identifying the patient is printed.
+    TIFF file. Nothing identifying the patient is printed: no patient attributes, dates
+    or UIDs, and the free-text series description only with --include-phi.
     """
     from meddenoise.io import read_image
 
     image = read_image(input_path, series_uid=series_uid, modality=modality)
-    width = max(len(key) for key in image.describe())
-    for key, value in image.describe().items():
+    described = image.describe()
+    if not include_phi:
+        described.pop("series_description", None)
+    width = max(len(key) for key in described)
+    for key, value in described.items():
         click.echo(f"{key:<{width}}  {value}")
     for warning in getattr(image.source, "warnings", []) or []:
         click.echo(f"warning: {warning}", err=True)

@@ -190,6 +190,37 @@ def test_info_describes_without_patient_data(volume):
     assert missing.output.startswith("Error: nowhere.dcm: no such file")
 
 
+def test_info_prints_the_series_description_only_with_include_phi(tmp_path):
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "OT", "Sentinel^Patient", "SENTINEL-ID"
+    ds.SeriesDescription = "head of SENTINEL DESCRIPTION"
+    ds.Rows = ds.Columns = 8
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = np.arange(64, dtype=np.uint16).tobytes()
+    path = tmp_path / "one.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    plain = CliRunner().invoke(main, ["info", str(path)])
+    assert plain.exit_code == 0, plain.output
+    assert "rows" in plain.output
+    for sentinel in ("SENTINEL", "Sentinel"):
+        assert sentinel not in plain.output
+    phi = CliRunner().invoke(main, ["info", str(path), "--include-phi"])
+    assert "SENTINEL DESCRIPTION" in phi.output
+    assert "Sentinel^Patient" not in phi.output
+
+
 def test_evaluate_writes_csv_and_markdown_and_is_deterministic(tiny_model, tmp_path):
     from PIL import Image
 

@@ -8,7 +8,7 @@ write a derived series is kept in a :class:`~meddenoise.io.dicom.source.DicomSou
 Decisions:
 
 - Several series: ``series_uid`` chooses; without it, an :class:`InputError` lists every
-  series on one line (UID, modality, description, instance count).
+  series on one line (UID, modality, series number, instance count).
 - Slices are sorted along the slice normal, ties broken by InstanceNumber; an enhanced
   multi-frame instance keeps its frame order when that is already monotonic in space.
 - Two distinct slices at one position are an error (several volumes in one series are

@@ -78,15 +78,17 @@ def group_series(instances: Sequence[Instance]) -> dict[str, list[Instance]]:
 
 
 def describe_series(uid: str, members: Sequence[Instance]) -> str:
-    """One-line description: ``UID (modality, 'description', N instances)``.
+    """One-line description: ``UID (modality, series N, N instances)``.
 
-    Never names the patient.
+    Never names the patient: no patient attribute, and not the free-text
+    SeriesDescription, which sometimes does.
     """
     head = members[0].header
     modality = str(head.get("Modality") or "no modality")
-    description = str(head.get("SeriesDescription") or "")
+    number = head.get("SeriesNumber")
+    series = f", series {number}" if number not in (None, "") else ""
     n = len(members)
-    return f"{uid} ({modality}, {description!r}, {n} instance{'s' if n != 1 else ''})"
+    return f"{uid} ({modality}{series}, {n} instance{'s' if n != 1 else ''})"
 
 
 def select_series(

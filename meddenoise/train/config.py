@@ -45,7 +45,14 @@ class TrainConfig:
     model : dict
         Extra constructor arguments (the paper's configuration when empty).
     families : tuple of str
-        Modalities to train on; patches are drawn with equal odds per family.
+        Modalities to train on; patches are drawn with equal odds per family unless
+        ``family_weights`` says otherwise.
+    family_weights : dict of str to float
+        Relative odds of a family in the patch mix (missing families weigh 1), e.g.
+        ``{xray = 2}`` draws radiograph patches twice as often as each other family.
+    init : str
+        Start from these weights instead of random ones: ``"default"`` (the shipped
+        model) or a checkpoint of the same architecture; empty for random weights.
     steps : int
         Optimizer steps in all.
     patch, batch : int
@@ -80,6 +87,8 @@ class TrainConfig:
     arch: str = "two_stage"
     model: dict[str, Any] = field(default_factory=dict)
     families: tuple[str, ...] = FAMILIES
+    family_weights: dict[str, float] = field(default_factory=dict)
+    init: str = ""
     steps: int = 20000
     patch: int = 64
     batch: int = 24
@@ -109,6 +118,13 @@ class TrainConfig:
             problems.append("precision 'fp32' or 'bf16'")
         if unknown := set(self.families) - set(FAMILIES):
             problems.append(f"families among {', '.join(FAMILIES)} (not {sorted(unknown)})")
+        weights = self.family_weights
+        if set(weights) - set(self.families) or not all(
+            isinstance(w, int | float) and w >= 0 for w in weights.values()
+        ):
+            problems.append("family_weights: trained families with weights >= 0")
+        elif not any(weights.get(f, 1.0) > 0 for f in self.families):
+            problems.append("family_weights: at least one weight > 0")
         if self.checkpoint_every < 1 or self.validate_every < 1:
             problems.append("checkpoint_every and validate_every >= 1")
         if problems:
@@ -118,6 +134,7 @@ class TrainConfig:
         """Plain data, for checkpoints."""
         data = asdict(self)
         data["families"] = list(self.families)
+        data["family_weights"] = {k: float(v) for k, v in self.family_weights.items()}
         data["betas"] = list(self.betas)
         data["val_sigmas"] = list(self.val_sigmas)
         return data

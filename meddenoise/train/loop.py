@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from meddenoise.checkpoint import load_checkpoint, save_checkpoint
+from meddenoise.checkpoint import file_digest, load_checkpoint, save_checkpoint
 from meddenoise.errors import InputError
 from meddenoise.metrics import psnr
 from meddenoise.models import build_model
@@ -248,11 +248,14 @@ def train(
         batch=config.batch,
         sigma_max=config.sigma_max,
         seed=config.seed + 7919 * rank,
+        weights=config.family_weights,
     )
     step = 0
     best: float | None = None
+    init_digest = _initialise(model, config) if config.init and not resume else None
     if resume:
         step, best = _restore(last, config, model, optimizer)
+        init_digest = _saved_init(last)
     trained: nn.Module = model
     if world > 1:
         ids = [device.index or 0] if device.type == "cuda" else None
@@ -278,6 +281,7 @@ def train(
                 "noise": "Algorithm 1: sigma ~ U(0, sigma_max), gaussian or speckle, clipped",
                 "data": [str(i.item.path.name) for i in train_images],
                 "processes": world,
+                **({"init_sha256": init_digest} if init_digest else {}),
             },
             metrics=metrics or {},
             extra=extra,
@@ -386,6 +390,27 @@ def _mappings(images: list[TrainingImage]) -> dict[str, Any]:
 #: Options a resumed run may change: they decide when things happen, not what is learnt
 #: (``steps`` stretches or shortens the learning-rate schedule from the current step on).
 _RESUMABLE = ("steps", "checkpoint_every", "validate_every")
+_DEFAULTS = {"family_weights": {}, "init": ""}
+
+
+def _initialise(model: Denoiser, config: TrainConfig) -> str:
+    """Load ``config.init``'s weights into ``model``; return the checkpoint's sha256."""
+    from meddenoise.api import default_model_path
+
+    path = default_model_path() if config.init == "default" else Path(config.init)
+    ckpt = load_checkpoint(path)
+    if ckpt.arch != config.arch or ckpt.config != model.config:
+        raise InputError(
+            f"{path}: init holds a {ckpt.arch} model of another configuration; "
+            f"this run trains {config.arch} {model.config}"
+        )
+    model.load_state_dict(ckpt.state_dict)
+    return file_digest(path)
+
+
+def _saved_init(path: Path) -> str | None:
+    digest = load_checkpoint(path).training.get("init_sha256")
+    return str(digest) if digest else None
 
 
 def _restore(
@@ -396,7 +421,8 @@ def _restore(
 ) -> tuple[int, float | None]:
     ckpt = load_checkpoint(path)
     raw = torch.load(path, map_location="cpu", weights_only=True)
-    saved = dict(ckpt.training.get("config", {}))
+    # Options added after a run started were at their defaults in it.
+    saved = {**_DEFAULTS, **ckpt.training.get("config", {})}
     mine = config.to_dict()
     for name in _RESUMABLE:
         saved.pop(name, None)

@@ -74,6 +74,8 @@ class PatchSampler(SeededSampler):
         Algorithm 1's upper sigma on the 0..255 scale.
     seed : int
         Seed of the generator.
+    weights : dict of str to float, optional
+        Relative odds of each family (missing families weigh 1); equal odds when empty.
 
     Examples
     --------
@@ -94,6 +96,7 @@ class PatchSampler(SeededSampler):
         batch: int,
         sigma_max: float = 75.0,
         seed: int = 0,
+        weights: dict[str, float] | None = None,
     ) -> None:
         by_family: dict[str, list[TrainingImage]] = defaultdict(list)
         for image in images:
@@ -102,6 +105,11 @@ class PatchSampler(SeededSampler):
         if not by_family:
             raise InputError("no training image has a usable slice")
         self.families = sorted(by_family)
+        odds = np.array([float((weights or {}).get(f, 1.0)) for f in self.families])
+        if (odds < 0).any() or not odds.sum() > 0:
+            raise InputError("family weights must be >= 0 with one of them > 0")
+        # Equal odds keep the original draw (rng.integers), so earlier runs reproduce.
+        self.odds = None if np.all(odds == odds[0]) else odds / odds.sum()
         self.by_family = dict(by_family)
         self.patch = patch
         self.batch = batch
@@ -131,7 +139,10 @@ class PatchSampler(SeededSampler):
         return clean, noisy
 
     def _patch(self, rng: np.random.Generator) -> F32:
-        family = self.families[int(rng.integers(len(self.families)))]
+        if self.odds is None:
+            family = self.families[int(rng.integers(len(self.families)))]
+        else:
+            family = self.families[int(rng.choice(len(self.families), p=self.odds))]
         candidates = self.by_family[family]
         image = candidates[int(rng.integers(len(candidates)))]
         chunk = image.slices[int(rng.integers(len(image.slices)))]

@@ -21,8 +21,27 @@ def test_toml_with_overrides_and_typos(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "bad", [{"steps": 0}, {"lr": 0.0}, {"precision": "fp16"}, {"families": ("pet",)}]
+    "bad",
+    [
+        {"steps": 0},
+        {"lr": 0.0},
+        {"precision": "fp16"},
+        {"families": ("pet",)},
+        {"family_weights": {"pet": 1.0}},
+        {"family_weights": {"ct": -1.0}},
+        {"family_weights": {"ct": "2"}},
+        {"families": ("ct",), "family_weights": {"ct": 0.0}},
+    ],
 )
 def test_bad_values(bad):
     with pytest.raises(InputError, match="bad training configuration"):
         TrainConfig(**bad)
+
+
+def test_family_weights_and_init_read_from_toml(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text('init = "default"\nfamily_weights = { xray = 3, mri = 2.5 }\n')
+    cfg = load_config(path)
+    assert cfg.init == "default"
+    assert cfg.family_weights == {"xray": 3, "mri": 2.5}
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg

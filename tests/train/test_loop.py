@@ -118,3 +118,44 @@ def test_training_runs_on_each_device_and_saves_cpu_checkpoints(tiny_config, tmp
     # A CPU run resumes a run made on this device and goes on to the end.
     longer = TrainConfig.from_dict({**config.to_dict(), "steps": 8, "validate_every": 4})
     assert train(longer, tmp_path / "run", images=images, resume=True).steps == 8
+
+
+def test_init_starts_from_a_checkpoint_and_resume_keeps_its_record(tiny_config, tmp_path):
+    images = _synthetic_images()
+    first = train(tiny_config, tmp_path / "a", images=images)
+    start = load_checkpoint(first.out_dir / "last.pt")
+    config = TrainConfig.from_dict(
+        {**tiny_config.to_dict(), "init": str(first.out_dir / "last.pt"), "steps": 2, "lr": 1e-12}
+    )
+    second = train(config, tmp_path / "b", images=images)
+    after = load_checkpoint(second.out_dir / "last.pt")
+    for name, tensor in start.state_dict.items():  # lr ~0: the weights stay those of init
+        torch.testing.assert_close(after.state_dict[name], tensor, rtol=0, atol=1e-6)
+    digest = after.training["init_sha256"]
+    assert len(digest) == 64
+    longer = TrainConfig.from_dict({**config.to_dict(), "steps": 4})
+    train(longer, tmp_path / "b", images=images, resume=True)
+    assert load_checkpoint(tmp_path / "b" / "last.pt").training["init_sha256"] == digest
+
+
+def test_init_of_another_architecture_is_refused(tiny_config, tmp_path):
+    images = _synthetic_images()
+    nen = TrainConfig.from_dict({**tiny_config.to_dict(), "arch": "nen", "steps": 1})
+    train(nen, tmp_path / "nen", images=images)
+    config = TrainConfig.from_dict(
+        {**tiny_config.to_dict(), "init": str(tmp_path / "nen" / "last.pt")}
+    )
+    with pytest.raises(InputError, match="init holds a nen model"):
+        train(config, tmp_path / "b", images=images)
+
+
+def test_a_run_saved_before_the_new_options_resumes(tiny_config, tmp_path):
+    images = _synthetic_images()
+    short = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 2})
+    train(short, tmp_path / "run", images=images)
+    last = tmp_path / "run" / "last.pt"
+    raw = torch.load(last, map_location="cpu", weights_only=True)
+    for name in ("family_weights", "init"):
+        del raw["training"]["config"][name]
+    torch.save(raw, last)
+    assert train(tiny_config, tmp_path / "run", images=images, resume=True).steps == 4

@@ -40,3 +40,20 @@ def test_state_makes_sampling_resumable():
     b.set_state(state)
     for got, want in zip(b.sample(), expected, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_family_weights_set_the_odds_and_equal_weights_keep_the_original_draw():
+    images = [_image("ct", (1, 40, 40), 0.2), _image("dermoscopy", (3, 40, 40), 0.8)]
+    weighted = PatchSampler(images, patch=8, batch=600, sigma_max=0.0, seed=1, weights={"ct": 3})
+    share = float(np.mean(weighted.sample()[0][:, 0, 0, 0] < 0.5))
+    assert 0.69 < share < 0.81  # 3 : 1
+    plain = PatchSampler(images, patch=8, batch=20, seed=2).sample()
+    equal = PatchSampler(images, patch=8, batch=20, seed=2, weights={"ct": 2, "dermoscopy": 2})
+    for got, want in zip(equal.sample(), plain, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_zero_weight_leaves_a_family_out():
+    images = [_image("ct", (1, 40, 40), 0.2), _image("dermoscopy", (3, 40, 40), 0.8)]
+    sampler = PatchSampler(images, patch=8, batch=50, sigma_max=0.0, seed=1, weights={"ct": 0})
+    assert sampler.sample()[0][:, 0, 0, 0].min() == np.float32(0.8)

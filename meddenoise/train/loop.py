@@ -254,8 +254,7 @@ def train(
     best: float | None = None
     init_digest = _initialise(model, config) if config.init and not resume else None
     if resume:
-        step, best = _restore(last, config, model, optimizer)
-        init_digest = _saved_init(last)
+        step, best, init_digest = _restore(last, config, model, optimizer)
     trained: nn.Module = model
     if world > 1:
         ids = [device.index or 0] if device.type == "cuda" else None
@@ -408,17 +407,13 @@ def _initialise(model: Denoiser, config: TrainConfig) -> str:
     return file_digest(path)
 
 
-def _saved_init(path: Path) -> str | None:
-    digest = load_checkpoint(path).training.get("init_sha256")
-    return str(digest) if digest else None
-
-
 def _restore(
     path: Path,
     config: TrainConfig,
     model: Denoiser,
     optimizer: torch.optim.Optimizer,
-) -> tuple[int, float | None]:
+) -> tuple[int, float | None, str | None]:
+    """Load a run's last state; return its step, best score and ``init`` sha256."""
     ckpt = load_checkpoint(path)
     raw = torch.load(path, map_location="cpu", weights_only=True)
     # Options added after a run started were at their defaults in it.
@@ -432,7 +427,8 @@ def _restore(
         raise InputError(f"{path}: the run was made with other options ({', '.join(changed)})")
     model.load_state_dict(ckpt.state_dict)
     optimizer.load_state_dict(raw["optimizer"])
-    return int(raw["resume"]["step"]), raw["resume"].get("best")
+    digest = ckpt.training.get("init_sha256")
+    return int(raw["resume"]["step"]), raw["resume"].get("best"), str(digest) if digest else None
 
 
 def _log(path: Path, record: dict[str, Any]) -> None:

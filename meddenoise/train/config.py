@@ -53,6 +53,10 @@ class TrainConfig:
     init : str
         Start from these weights instead of random ones: ``"default"`` (the shipped
         model) or a checkpoint of the same architecture; empty for random weights.
+    grey_noise : {"shared", "per_channel"}
+        Noise of grey patches: ``"shared"`` draws it once and repeats it to the three
+        channels, as in a real grey image; ``"per_channel"`` draws three independent
+        noises (the first default model's training, which left it blind to grey noise).
     steps : int
         Optimizer steps in all.
     patch, batch : int
@@ -89,6 +93,7 @@ class TrainConfig:
     families: tuple[str, ...] = FAMILIES
     family_weights: dict[str, float] = field(default_factory=dict)
     init: str = ""
+    grey_noise: str = "shared"
     steps: int = 20000
     patch: int = 64
     batch: int = 24
@@ -116,6 +121,8 @@ class TrainConfig:
             problems.append("schedule 'constant' or 'cosine'")
         if self.precision not in ("fp32", "bf16"):
             problems.append("precision 'fp32' or 'bf16'")
+        if self.grey_noise not in ("shared", "per_channel"):
+            problems.append("grey_noise 'shared' or 'per_channel'")
         if unknown := set(self.families) - set(FAMILIES):
             problems.append(f"families among {', '.join(FAMILIES)} (not {sorted(unknown)})")
         weights = self.family_weights

@@ -249,6 +249,7 @@ def train(
         sigma_max=config.sigma_max,
         seed=config.seed + 7919 * rank,
         weights=config.family_weights,
+        grey_noise=config.grey_noise,
     )
     step = 0
     best: float | None = None
@@ -389,7 +390,7 @@ def _mappings(images: list[TrainingImage]) -> dict[str, Any]:
 #: Options a resumed run may change: they decide when things happen, not what is learnt
 #: (``steps`` stretches or shortens the learning-rate schedule from the current step on).
 _RESUMABLE = ("steps", "checkpoint_every", "validate_every")
-_DEFAULTS = {"family_weights": {}, "init": ""}
+_DEFAULTS = {"family_weights": {}, "init": "", "grey_noise": "per_channel"}
 
 
 def _initialise(model: Denoiser, config: TrainConfig) -> str:

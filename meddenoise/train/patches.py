@@ -2,10 +2,15 @@
 
 Each patch: a family with equal odds (so the 320 dermoscopy photographs do not drown the
 three radiographs), an image of that family, a slice, a random crop (reflect-padded when
-the slice is smaller), a random flip and quarter turn, grey repeated to three channels,
-then the paper's Algorithm 1: sigma ~ U(0, sigma_max), Gaussian or speckle with equal
-odds, clipped to [0, 1]. Everything is drawn from one seeded generator whose state is
-saved in checkpoints, so a resumed run draws what the uninterrupted run would have.
+the slice is smaller), a random flip and quarter turn, then the paper's Algorithm 1:
+sigma ~ U(0, sigma_max), Gaussian or speckle with equal odds, clipped to [0, 1], and grey
+repeated to three channels. By default a grey patch gets its noise before the repetition,
+so its three channels carry the same noise, as a real grey image does at inference;
+``grey_noise="per_channel"`` draws it after (three independent noises: how the first
+default model was trained, and a model trained so learns to find the noise where the
+channels disagree, which no grey image shows). Everything is drawn from one seeded
+generator whose state is saved in checkpoints, so a resumed run draws what the
+uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -76,6 +81,9 @@ class PatchSampler(SeededSampler):
         Seed of the generator.
     weights : dict of str to float, optional
         Relative odds of each family (missing families weigh 1); equal odds when empty.
+    grey_noise : {"shared", "per_channel"}
+        Noise of a grey patch: drawn once and repeated to the three channels, or drawn
+        for each channel after the repetition.
 
     Examples
     --------
@@ -97,7 +105,10 @@ class PatchSampler(SeededSampler):
         sigma_max: float = 75.0,
         seed: int = 0,
         weights: dict[str, float] | None = None,
+        grey_noise: str = "shared",
     ) -> None:
+        if grey_noise not in ("shared", "per_channel"):
+            raise InputError(f"grey_noise must be 'shared' or 'per_channel', not {grey_noise!r}")
         by_family: dict[str, list[TrainingImage]] = defaultdict(list)
         for image in images:
             if image.slices:
@@ -115,6 +126,7 @@ class PatchSampler(SeededSampler):
         self.batch = batch
         self.sigma_max = sigma_max
         self.seed = seed
+        self.grey_noise = grey_noise
         self.rng = np.random.default_rng(seed)
 
     def sample(self) -> tuple[F32, F32]:
@@ -134,8 +146,11 @@ class PatchSampler(SeededSampler):
         clean = np.empty((self.batch, 3, self.patch, self.patch), dtype=np.float32)
         noisy = np.empty_like(clean)
         for b in range(self.batch):
-            clean[b] = self._patch(rng)
-            noisy[b], _ = add_random_noise(clean[b], rng=rng, sigma_max=self.sigma_max)
+            patch = self._patch(rng)
+            if patch.shape[0] == 1 and self.grey_noise == "per_channel":
+                patch = np.repeat(patch, 3, axis=0)
+            clean[b] = patch  # a grey patch broadcasts to the three channels
+            noisy[b], _ = add_random_noise(patch, rng=rng, sigma_max=self.sigma_max)
         return clean, noisy
 
     def _patch(self, rng: np.random.Generator) -> F32:
@@ -147,7 +162,5 @@ class PatchSampler(SeededSampler):
         image = candidates[int(rng.integers(len(candidates)))]
         chunk = image.slices[int(rng.integers(len(image.slices)))]
         out = random_view(chunk, self.patch, rng)
-        if out.shape[0] == 1:
-            out = np.repeat(out, 3, axis=0)
         result: F32 = np.ascontiguousarray(out, dtype=np.float32)
         return result

@@ -31,6 +31,7 @@ def test_toml_with_overrides_and_typos(tmp_path):
         {"family_weights": {"ct": -1.0}},
         {"family_weights": {"ct": "2"}},
         {"families": ("ct",), "family_weights": {"ct": 0.0}},
+        {"grey_noise": "independent"},
     ],
 )
 def test_bad_values(bad):
@@ -44,4 +45,13 @@ def test_family_weights_and_init_read_from_toml(tmp_path):
     cfg = load_config(path)
     assert cfg.init == "default"
     assert cfg.family_weights == {"xray": 3, "mri": 2.5}
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_grey_noise_is_shared_unless_told(tmp_path):
+    assert TrainConfig().grey_noise == "shared"
+    path = tmp_path / "t.toml"
+    path.write_text('grey_noise = "per_channel"\n')
+    cfg = load_config(path)
+    assert cfg.grey_noise == "per_channel"
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg

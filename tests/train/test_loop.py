@@ -155,7 +155,11 @@ def test_a_run_saved_before_the_new_options_resumes(tiny_config, tmp_path):
     train(short, tmp_path / "run", images=images)
     last = tmp_path / "run" / "last.pt"
     raw = torch.load(last, map_location="cpu", weights_only=True)
-    for name in ("family_weights", "init"):
+    for name in ("family_weights", "init", "grey_noise"):
         del raw["training"]["config"][name]
     torch.save(raw, last)
-    assert train(tiny_config, tmp_path / "run", images=images, resume=True).steps == 4
+    # such a run drew per-channel grey noise: resuming it with shared noise is refused
+    with pytest.raises(InputError, match=r"other options \(grey_noise\)"):
+        train(tiny_config, tmp_path / "run", images=images, resume=True)
+    old = TrainConfig.from_dict({**tiny_config.to_dict(), "grey_noise": "per_channel"})
+    assert train(old, tmp_path / "run", images=images, resume=True).steps == 4

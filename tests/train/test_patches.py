@@ -1,7 +1,9 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from meddenoise.errors import InputError
 from meddenoise.train.images import TrainingImage
 from meddenoise.train.patches import PatchSampler
 from meddenoise.train.split import SplitItem
@@ -28,6 +30,43 @@ def test_small_slices_are_padded_and_grey_is_repeated():
     np.testing.assert_array_equal(clean[:, 0], clean[:, 2])
     assert not np.array_equal(clean, noisy)
     assert 0.0 <= noisy.min() <= noisy.max() <= 1.0
+
+
+def _ramp(family, channels):
+    item = SplitItem(Path(family), "OT", family, "train", family)
+    ramp = np.linspace(0.1, 0.9, 40 * 40, dtype=np.float32).reshape(1, 40, 40)
+    return TrainingImage(item, [np.repeat(ramp, channels, axis=0)])
+
+
+def test_a_grey_patch_carries_one_noise_in_its_three_channels():
+    clean, noisy = PatchSampler([_ramp("ct", 1)], patch=16, batch=8, seed=4).sample()
+    for channel in (1, 2):
+        np.testing.assert_array_equal(noisy[:, 0], noisy[:, channel])
+        np.testing.assert_array_equal(clean[:, 0], clean[:, channel])
+    assert not np.array_equal(clean, noisy)
+
+
+def test_per_channel_grey_noise_is_three_noises_after_the_repetition():
+    grey = PatchSampler([_ramp("ct", 1)], patch=16, batch=8, seed=4, grey_noise="per_channel")
+    clean, noisy = grey.sample()
+    assert not np.array_equal(noisy[:, 0], noisy[:, 1])
+    # the same draw as a three-channel image holding the grey one three times
+    rgb = PatchSampler([_ramp("ct", 3)], patch=16, batch=8, seed=4).sample()
+    np.testing.assert_array_equal(clean, rgb[0])
+    np.testing.assert_array_equal(noisy, rgb[1])
+
+
+def test_grey_noise_leaves_colour_images_alone():
+    images = [_ramp("dermoscopy", 3)]
+    a = PatchSampler(images, patch=16, batch=4, seed=5).sample()
+    b = PatchSampler(images, patch=16, batch=4, seed=5, grey_noise="per_channel").sample()
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[1][:, 0], a[1][:, 1])
+
+
+def test_bad_grey_noise_is_refused():
+    with pytest.raises(InputError, match="grey_noise"):
+        PatchSampler([_ramp("ct", 1)], patch=8, batch=1, grey_noise="rgb")
 
 
 def test_state_makes_sampling_resumable():

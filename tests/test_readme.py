@@ -27,6 +27,10 @@ def test_readme_python_example_runs(capsys, monkeypatch):
     before, after = re.fullmatch(r"(\S+) dB -> (\S+) dB\n", capsys.readouterr().out).groups()
     assert float(before) == pytest.approx(20.2, abs=0.05)
     assert float(after) > float(before) + 5  # the default model denoises
+    # and the README says what it prints with the model shipped today
+    claimed = re.search(r"->\s+(\S+) dB with the model\s+shipped today", README.read_text())
+    assert claimed is not None
+    assert float(after) == pytest.approx(float(claimed.group(1)), abs=0.1)
 
 
 @pytest.mark.slow

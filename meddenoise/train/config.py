@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from meddenoise.errors import InputError
+from meddenoise.train.patches import GREY_NOISE
 from meddenoise.train.split import FAMILIES
 
 if sys.version_info >= (3, 11):
@@ -121,7 +122,7 @@ class TrainConfig:
             problems.append("schedule 'constant' or 'cosine'")
         if self.precision not in ("fp32", "bf16"):
             problems.append("precision 'fp32' or 'bf16'")
-        if self.grey_noise not in ("shared", "per_channel"):
+        if self.grey_noise not in GREY_NOISE:
             problems.append("grey_noise 'shared' or 'per_channel'")
         if unknown := set(self.families) - set(FAMILIES):
             problems.append(f"families among {', '.join(FAMILIES)} (not {sorted(unknown)})")

@@ -25,7 +25,10 @@ from meddenoise.errors import InputError
 from meddenoise.noise import add_random_noise
 from meddenoise.train.images import TrainingImage
 
-__all__ = ["PatchSampler", "SeededSampler", "random_view"]
+__all__ = ["GREY_NOISE", "PatchSampler", "SeededSampler", "random_view"]
+
+#: How a grey patch gets its noise: once, repeated to the channels, or per channel.
+GREY_NOISE = ("shared", "per_channel")
 
 F32 = npt.NDArray[np.float32]
 
@@ -107,7 +110,7 @@ class PatchSampler(SeededSampler):
         weights: dict[str, float] | None = None,
         grey_noise: str = "shared",
     ) -> None:
-        if grey_noise not in ("shared", "per_channel"):
+        if grey_noise not in GREY_NOISE:
             raise InputError(f"grey_noise must be 'shared' or 'per_channel', not {grey_noise!r}")
         by_family: dict[str, list[TrainingImage]] = defaultdict(list)
         for image in images:

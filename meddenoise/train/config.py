@@ -58,6 +58,9 @@ class TrainConfig:
         Noise of grey patches: ``"shared"`` draws it once and repeats it to the three
         channels, as in a real grey image; ``"per_channel"`` draws three independent
         noises (the first default model's training, which left it blind to grey noise).
+    clean_fraction : float
+        Share of training patches left noise-free, in [0, 1): teaches the model to leave
+        clean images and their own texture alone (0, the paper's recipe, by default).
     steps : int
         Optimizer steps in all.
     patch, batch : int
@@ -95,6 +98,7 @@ class TrainConfig:
     family_weights: dict[str, float] = field(default_factory=dict)
     init: str = ""
     grey_noise: str = "shared"
+    clean_fraction: float = 0.0
     steps: int = 20000
     patch: int = 64
     batch: int = 24
@@ -124,6 +128,8 @@ class TrainConfig:
             problems.append("precision 'fp32' or 'bf16'")
         if self.grey_noise not in GREY_NOISE:
             problems.append("grey_noise 'shared' or 'per_channel'")
+        if not (isinstance(self.clean_fraction, int | float) and 0 <= self.clean_fraction < 1):
+            problems.append("clean_fraction in [0, 1)")
         if unknown := set(self.families) - set(FAMILIES):
             problems.append(f"families among {', '.join(FAMILIES)} (not {sorted(unknown)})")
         weights = self.family_weights

@@ -250,6 +250,7 @@ def train(
         seed=config.seed + 7919 * rank,
         weights=config.family_weights,
         grey_noise=config.grey_noise,
+        clean_fraction=config.clean_fraction,
     )
     step = 0
     best: float | None = None
@@ -278,7 +279,7 @@ def train(
             training={
                 "config": config.to_dict(),
                 "steps": step,
-                "noise": "Algorithm 1: sigma ~ U(0, sigma_max), gaussian or speckle, clipped",
+                "noise": _noise_description(config),
                 "data": [str(i.item.path.name) for i in train_images],
                 "processes": world,
                 **({"init_sha256": init_digest} if init_digest else {}),
@@ -380,6 +381,13 @@ def _read_images(config: TrainConfig) -> tuple[list[TrainingImage], list[Trainin
     )
 
 
+def _noise_description(config: TrainConfig) -> str:
+    text = "Algorithm 1: sigma ~ U(0, sigma_max), gaussian or speckle, clipped"
+    if config.clean_fraction:
+        text += f"; {config.clean_fraction:g} of patches noise-free"
+    return text
+
+
 def _mappings(images: list[TrainingImage]) -> dict[str, Any]:
     kinds: dict[str, Any] = {}
     for image in images:
@@ -390,7 +398,7 @@ def _mappings(images: list[TrainingImage]) -> dict[str, Any]:
 #: Options a resumed run may change: they decide when things happen, not what is learnt
 #: (``steps`` stretches or shortens the learning-rate schedule from the current step on).
 _RESUMABLE = ("steps", "checkpoint_every", "validate_every")
-_DEFAULTS = {"family_weights": {}, "init": "", "grey_noise": "per_channel"}
+_DEFAULTS = {"family_weights": {}, "init": "", "grey_noise": "per_channel", "clean_fraction": 0.0}
 
 
 def _initialise(model: Denoiser, config: TrainConfig) -> str:

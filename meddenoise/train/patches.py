@@ -8,7 +8,9 @@ repeated to three channels. By default a grey patch gets its noise before the re
 so its three channels carry the same noise, as a real grey image does at inference;
 ``grey_noise="per_channel"`` draws it after (three independent noises: how the first
 default model was trained, and a model trained so learns to find the noise where the
-channels disagree, which no grey image shows). Everything is drawn from one seeded
+channels disagree, which no grey image shows). ``clean_fraction`` leaves that share of
+patches noise-free (noisy = clean), so the model learns to leave a clean image, and the
+texture of a lightly noisy one, alone. Everything is drawn from one seeded
 generator whose state is saved in checkpoints, so a resumed run draws what the
 uninterrupted run would have.
 """
@@ -87,6 +89,9 @@ class PatchSampler(SeededSampler):
     grey_noise : {"shared", "per_channel"}
         Noise of a grey patch: drawn once and repeated to the three channels, or drawn
         for each channel after the repetition.
+    clean_fraction : float
+        Share of patches given no noise, in [0, 1). At 0 (the default) no extra number
+        is drawn, so earlier runs reproduce.
 
     Examples
     --------
@@ -109,9 +114,12 @@ class PatchSampler(SeededSampler):
         seed: int = 0,
         weights: dict[str, float] | None = None,
         grey_noise: str = "shared",
+        clean_fraction: float = 0.0,
     ) -> None:
         if grey_noise not in GREY_NOISE:
             raise InputError(f"grey_noise must be 'shared' or 'per_channel', not {grey_noise!r}")
+        if not 0.0 <= clean_fraction < 1.0:
+            raise InputError(f"clean_fraction must be in [0, 1), not {clean_fraction!r}")
         by_family: dict[str, list[TrainingImage]] = defaultdict(list)
         for image in images:
             if image.slices:
@@ -130,6 +138,7 @@ class PatchSampler(SeededSampler):
         self.sigma_max = sigma_max
         self.seed = seed
         self.grey_noise = grey_noise
+        self.clean_fraction = clean_fraction
         self.rng = np.random.default_rng(seed)
 
     def sample(self) -> tuple[F32, F32]:
@@ -153,7 +162,10 @@ class PatchSampler(SeededSampler):
             if patch.shape[0] == 1 and self.grey_noise == "per_channel":
                 patch = np.repeat(patch, 3, axis=0)
             clean[b] = patch  # a grey patch broadcasts to the three channels
-            noisy[b], _ = add_random_noise(patch, rng=rng, sigma_max=self.sigma_max)
+            if self.clean_fraction > 0 and rng.random() < self.clean_fraction:
+                noisy[b] = patch
+            else:
+                noisy[b], _ = add_random_noise(patch, rng=rng, sigma_max=self.sigma_max)
         return clean, noisy
 
     def _patch(self, rng: np.random.Generator) -> F32:

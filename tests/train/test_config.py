@@ -32,6 +32,8 @@ def test_toml_with_overrides_and_typos(tmp_path):
         {"family_weights": {"ct": "2"}},
         {"families": ("ct",), "family_weights": {"ct": 0.0}},
         {"grey_noise": "independent"},
+        {"clean_fraction": 1.0},
+        {"clean_fraction": -0.1},
     ],
 )
 def test_bad_values(bad):

@@ -155,7 +155,7 @@ def test_a_run_saved_before_the_new_options_resumes(tiny_config, tmp_path):
     train(short, tmp_path / "run", images=images)
     last = tmp_path / "run" / "last.pt"
     raw = torch.load(last, map_location="cpu", weights_only=True)
-    for name in ("family_weights", "init", "grey_noise"):
+    for name in ("family_weights", "init", "grey_noise", "clean_fraction"):
         del raw["training"]["config"][name]
     torch.save(raw, last)
     # such a run drew per-channel grey noise: resuming it with shared noise is refused
@@ -163,3 +163,14 @@ def test_a_run_saved_before_the_new_options_resumes(tiny_config, tmp_path):
         train(tiny_config, tmp_path / "run", images=images, resume=True)
     old = TrainConfig.from_dict({**tiny_config.to_dict(), "grey_noise": "per_channel"})
     assert train(old, tmp_path / "run", images=images, resume=True).steps == 4
+
+
+def test_clean_fraction_is_recorded_and_fixed_for_a_resumed_run(tiny_config, tmp_path):
+    images = _synthetic_images()
+    config = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 2, "clean_fraction": 0.2})
+    train(config, tmp_path / "run", images=images)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt.training["config"]["clean_fraction"] == 0.2
+    assert "0.2 of patches noise-free" in ckpt.training["noise"]
+    with pytest.raises(InputError, match=r"other options \(clean_fraction\)"):
+        train(tiny_config, tmp_path / "run", images=images, resume=True)

@@ -96,3 +96,24 @@ def test_a_zero_weight_leaves_a_family_out():
     images = [_image("ct", (1, 40, 40), 0.2), _image("dermoscopy", (3, 40, 40), 0.8)]
     sampler = PatchSampler(images, patch=8, batch=50, sigma_max=0.0, seed=1, weights={"ct": 0})
     assert sampler.sample()[0][:, 0, 0, 0].min() == np.float32(0.8)
+
+
+def test_clean_fraction_leaves_that_share_of_patches_noise_free():
+    images = [_image("ct", (1, 40, 40), 0.4)]
+    clean, noisy = PatchSampler(images, patch=8, batch=400, seed=4, clean_fraction=0.25).sample()
+    untouched = np.all(clean == noisy, axis=(1, 2, 3))
+    assert 0.18 < float(untouched.mean()) < 0.32
+
+
+def test_zero_clean_fraction_keeps_the_original_draw():
+    images = [_ramp("ct", 1), _image("dermoscopy", (3, 40, 40), 0.8)]
+    plain = PatchSampler(images, patch=8, batch=20, seed=6).sample()
+    zero = PatchSampler(images, patch=8, batch=20, seed=6, clean_fraction=0.0).sample()
+    for got, want in zip(zero, plain, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0])
+def test_bad_clean_fraction_is_refused(fraction):
+    with pytest.raises(InputError, match="clean_fraction"):
+        PatchSampler([_ramp("ct", 1)], patch=8, batch=1, clean_fraction=fraction)

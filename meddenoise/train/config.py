@@ -54,6 +54,12 @@ class TrainConfig:
     init : str
         Start from these weights instead of random ones: ``"default"`` (the shipped
         model) or a checkpoint of the same architecture; empty for random weights.
+    init_nen : str
+        Two-stage models only: take stage I from this ``nen`` checkpoint (after ``init``)
+        and zero stage II's output layer, so the run starts out exactly as that NEN alone
+        and stage II learns only corrections on top of it (stagewise training).
+    freeze_nen : bool
+        Two-stage models only: keep stage I's weights fixed and train stage II alone.
     grey_noise : {"shared", "per_channel"}
         Noise of grey patches: ``"shared"`` draws it once and repeats it to the three
         channels, as in a real grey image; ``"per_channel"`` draws three independent
@@ -97,6 +103,8 @@ class TrainConfig:
     families: tuple[str, ...] = FAMILIES
     family_weights: dict[str, float] = field(default_factory=dict)
     init: str = ""
+    init_nen: str = ""
+    freeze_nen: bool = False
     grey_noise: str = "shared"
     clean_fraction: float = 0.0
     steps: int = 20000
@@ -139,6 +147,10 @@ class TrainConfig:
             problems.append("family_weights: trained families with weights >= 0")
         elif not any(weights.get(f, 1.0) > 0 for f in self.families):
             problems.append("family_weights: at least one weight > 0")
+        if (self.init_nen or self.freeze_nen) and self.arch not in ("two_stage", "twn"):
+            problems.append("init_nen and freeze_nen only with arch 'two_stage' or 'twn'")
+        if self.freeze_nen not in (True, False):
+            problems.append("freeze_nen true or false")
         if self.checkpoint_every < 1 or self.validate_every < 1:
             problems.append("checkpoint_every and validate_every >= 1")
         if problems:

@@ -241,7 +241,10 @@ def train(
     model.train()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas)
+    if config.freeze_nen:
+        model.nen.requires_grad_(False)
+    learnt = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(learnt, lr=config.lr, betas=config.betas)
     sampler = PatchSampler(
         train_images,
         patch=config.patch,
@@ -254,9 +257,9 @@ def train(
     )
     step = 0
     best: float | None = None
-    init_digest = _initialise(model, config) if config.init and not resume else None
+    origins = _initialise(model, config) if not resume else {}
     if resume:
-        step, best, init_digest = _restore(last, config, model, optimizer)
+        step, best, origins = _restore(last, config, model, optimizer)
     trained: nn.Module = model
     if world > 1:
         ids = [device.index or 0] if device.type == "cuda" else None
@@ -282,7 +285,7 @@ def train(
                 "noise": _noise_description(config),
                 "data": [str(i.item.path.name) for i in train_images],
                 "processes": world,
-                **({"init_sha256": init_digest} if init_digest else {}),
+                **origins,
             },
             metrics=metrics or {},
             extra=extra,
@@ -398,22 +401,48 @@ def _mappings(images: list[TrainingImage]) -> dict[str, Any]:
 #: Options a resumed run may change: they decide when things happen, not what is learnt
 #: (``steps`` stretches or shortens the learning-rate schedule from the current step on).
 _RESUMABLE = ("steps", "checkpoint_every", "validate_every")
-_DEFAULTS = {"family_weights": {}, "init": "", "grey_noise": "per_channel", "clean_fraction": 0.0}
+_DEFAULTS = {
+    "family_weights": {},
+    "init": "",
+    "init_nen": "",
+    "freeze_nen": False,
+    "grey_noise": "per_channel",
+    "clean_fraction": 0.0,
+}
+#: Checkpoint records of the files a run started from.
+_ORIGINS = ("init_sha256", "init_nen_sha256")
 
 
-def _initialise(model: Denoiser, config: TrainConfig) -> str:
-    """Load ``config.init``'s weights into ``model``; return the checkpoint's sha256."""
+def _initialise(model: Denoiser, config: TrainConfig) -> dict[str, str]:
+    """Load ``config.init`` and ``config.init_nen``; return their sha256 by record name."""
     from meddenoise.api import default_model_path
 
-    path = default_model_path() if config.init == "default" else Path(config.init)
-    ckpt = load_checkpoint(path)
-    if ckpt.arch != config.arch or ckpt.config != model.config:
-        raise InputError(
-            f"{path}: init holds a {ckpt.arch} model of another configuration; "
-            f"this run trains {config.arch} {model.config}"
-        )
-    model.load_state_dict(ckpt.state_dict)
-    return file_digest(path)
+    origins: dict[str, str] = {}
+    if config.init:
+        path = default_model_path() if config.init == "default" else Path(config.init)
+        ckpt = load_checkpoint(path)
+        if ckpt.arch != config.arch or ckpt.config != model.config:
+            raise InputError(
+                f"{path}: init holds a {ckpt.arch} model of another configuration; "
+                f"this run trains {config.arch} {model.config}"
+            )
+        model.load_state_dict(ckpt.state_dict)
+        origins["init_sha256"] = file_digest(path)
+    if config.init_nen:
+        path = Path(config.init_nen)
+        ckpt = load_checkpoint(path)
+        stage_one: Denoiser = model.nen  # type: ignore[assignment]  # two-stage models only
+        if ckpt.arch != "nen" or ckpt.config != stage_one.config:
+            raise InputError(
+                f"{path}: init_nen holds a {ckpt.arch} model {ckpt.config}; "
+                f"this run needs a nen model {stage_one.config}"
+            )
+        stage_one.load_state_dict(ckpt.state_dict)
+        # A zero stage II output: the model starts out as this NEN alone, exactly.
+        with torch.no_grad():
+            model.rn.tail.weight.zero_()  # type: ignore[union-attr, operator]
+        origins["init_nen_sha256"] = file_digest(path)
+    return origins
 
 
 def _restore(
@@ -421,8 +450,8 @@ def _restore(
     config: TrainConfig,
     model: Denoiser,
     optimizer: torch.optim.Optimizer,
-) -> tuple[int, float | None, str | None]:
-    """Load a run's last state; return its step, best score and ``init`` sha256."""
+) -> tuple[int, float | None, dict[str, str]]:
+    """Load a run's last state; return its step, best score and origin records."""
     ckpt = load_checkpoint(path)
     raw = torch.load(path, map_location="cpu", weights_only=True)
     # Options added after a run started were at their defaults in it.
@@ -436,8 +465,8 @@ def _restore(
         raise InputError(f"{path}: the run was made with other options ({', '.join(changed)})")
     model.load_state_dict(ckpt.state_dict)
     optimizer.load_state_dict(raw["optimizer"])
-    digest = ckpt.training.get("init_sha256")
-    return int(raw["resume"]["step"]), raw["resume"].get("best"), str(digest) if digest else None
+    origins = {k: str(ckpt.training[k]) for k in _ORIGINS if ckpt.training.get(k)}
+    return int(raw["resume"]["step"]), raw["resume"].get("best"), origins
 
 
 def _log(path: Path, record: dict[str, Any]) -> None:

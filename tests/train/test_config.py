@@ -34,6 +34,9 @@ def test_toml_with_overrides_and_typos(tmp_path):
         {"grey_noise": "independent"},
         {"clean_fraction": 1.0},
         {"clean_fraction": -0.1},
+        {"arch": "nen", "init_nen": "nen.pt"},
+        {"arch": "nen", "freeze_nen": True},
+        {"freeze_nen": "yes"},
     ],
 )
 def test_bad_values(bad):

@@ -174,3 +174,56 @@ def test_clean_fraction_is_recorded_and_fixed_for_a_resumed_run(tiny_config, tmp
     assert "0.2 of patches noise-free" in ckpt.training["noise"]
     with pytest.raises(InputError, match=r"other options \(clean_fraction\)"):
         train(tiny_config, tmp_path / "run", images=images, resume=True)
+
+
+def test_stagewise_training_starts_as_the_nen_and_keeps_it_fixed(tiny_config, tmp_path):
+    images = _synthetic_images()
+    nen = TrainConfig.from_dict({**tiny_config.to_dict(), "arch": "nen", "steps": 2})
+    train(nen, tmp_path / "nen", images=images)
+    stage_one = load_checkpoint(tmp_path / "nen" / "last.pt")
+    config = TrainConfig.from_dict(
+        {
+            **tiny_config.to_dict(),
+            "init_nen": str(tmp_path / "nen" / "last.pt"),
+            "freeze_nen": True,
+            "steps": 2,
+        }
+    )
+    # lr ~0: the starting model itself, which must denoise exactly as the NEN alone does
+    still = TrainConfig.from_dict({**config.to_dict(), "lr": 1e-12})
+    train(still, tmp_path / "still", images=images)
+    start = load_checkpoint(tmp_path / "still" / "last.pt").build().eval()
+    alone = stage_one.build().eval()
+    x = torch.rand(2, 3, 20, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(start(x).clean, alone(x).clean, rtol=0, atol=1e-5)
+
+    train(config, tmp_path / "run", images=images)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    for name, tensor in stage_one.state_dict.items():  # stage I is frozen
+        torch.testing.assert_close(ckpt.state_dict[f"nen.{name}"], tensor, rtol=0, atol=0)
+    assert ckpt.state_dict["rn.tail.weight"].abs().sum() > 0  # stage II has learnt
+    digest = ckpt.training["init_nen_sha256"]
+    assert len(digest) == 64
+    longer = TrainConfig.from_dict({**config.to_dict(), "steps": 4})
+    train(longer, tmp_path / "run", images=images, resume=True)
+    resumed = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert resumed.training["init_nen_sha256"] == digest
+    torch.testing.assert_close(
+        resumed.state_dict["nen.head.weight"], stage_one.state_dict["head.weight"]
+    )
+    thawed = TrainConfig.from_dict({**longer.to_dict(), "freeze_nen": False})
+    with pytest.raises(InputError, match=r"other options \(freeze_nen\)"):
+        train(thawed, tmp_path / "run", images=images, resume=True)
+
+
+def test_init_nen_must_hold_a_nen_of_the_same_configuration(tiny_config, tmp_path):
+    images = _synthetic_images()
+    train(
+        TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 1}), tmp_path / "a", images=images
+    )
+    config = TrainConfig.from_dict(
+        {**tiny_config.to_dict(), "init_nen": str(tmp_path / "a" / "last.pt")}
+    )
+    with pytest.raises(InputError, match="init_nen holds a two_stage model"):
+        train(config, tmp_path / "b", images=images)

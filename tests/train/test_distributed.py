@@ -10,7 +10,9 @@ from meddenoise.cli import main
 def _config_file(tiny_config, tmp_path):
     lines = []
     for key, value in tiny_config.to_dict().items():
-        if isinstance(value, str):
+        if isinstance(value, bool):
+            lines.append(f"{key} = {str(value).lower()}")
+        elif isinstance(value, str):
             lines.append(f'{key} = "{value}"')
         elif isinstance(value, dict):
             inner = ", ".join(f"{k} = {v}" for k, v in value.items())

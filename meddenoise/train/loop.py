@@ -33,11 +33,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from meddenoise.checkpoint import file_digest, load_checkpoint, save_checkpoint
+from meddenoise.checkpoint import Checkpoint, file_digest, load_checkpoint, save_checkpoint
 from meddenoise.errors import InputError
 from meddenoise.metrics import psnr
 from meddenoise.models import build_model
 from meddenoise.models.base import Denoiser
+from meddenoise.models.two_stage import TwoStageDenoiser
 from meddenoise.noise import add_noise
 from meddenoise.train.config import TrainConfig
 from meddenoise.train.images import TrainingImage, load_images
@@ -420,29 +421,28 @@ def _initialise(model: Denoiser, config: TrainConfig) -> dict[str, str]:
     origins: dict[str, str] = {}
     if config.init:
         path = default_model_path() if config.init == "default" else Path(config.init)
-        ckpt = load_checkpoint(path)
-        if ckpt.arch != config.arch or ckpt.config != model.config:
-            raise InputError(
-                f"{path}: init holds a {ckpt.arch} model of another configuration; "
-                f"this run trains {config.arch} {model.config}"
-            )
-        model.load_state_dict(ckpt.state_dict)
+        model.load_state_dict(_matching(path, "init", model).state_dict)
         origins["init_sha256"] = file_digest(path)
     if config.init_nen:
+        assert isinstance(model, TwoStageDenoiser)  # TrainConfig allows no other arch
         path = Path(config.init_nen)
-        ckpt = load_checkpoint(path)
-        stage_one: Denoiser = model.nen  # type: ignore[assignment]  # two-stage models only
-        if ckpt.arch != "nen" or ckpt.config != stage_one.config:
-            raise InputError(
-                f"{path}: init_nen holds a {ckpt.arch} model {ckpt.config}; "
-                f"this run needs a nen model {stage_one.config}"
-            )
-        stage_one.load_state_dict(ckpt.state_dict)
+        model.nen.load_state_dict(_matching(path, "init_nen", model.nen).state_dict)
         # A zero stage II output: the model starts out as this NEN alone, exactly.
         with torch.no_grad():
-            model.rn.tail.weight.zero_()  # type: ignore[union-attr, operator]
+            model.rn.tail.weight.zero_()
         origins["init_nen_sha256"] = file_digest(path)
     return origins
+
+
+def _matching(path: Path, key: str, model: Denoiser) -> Checkpoint:
+    """Load a checkpoint that holds ``model``'s architecture and configuration."""
+    ckpt = load_checkpoint(path)
+    if ckpt.arch != model.arch or ckpt.config != model.config:
+        raise InputError(
+            f"{path}: {key} holds a {ckpt.arch} model of another configuration; "
+            f"this run needs {model.arch} {model.config}"
+        )
+    return ckpt
 
 
 def _restore(

@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print(f"Error: --sigmas {args.sigmas!r}: give numbers separated by commas", file=sys.stderr)
         return 2
+    if args.out is not None and not args.out.parent.is_dir():
+        print(f"Error: {args.out.parent}: no such folder for --out", file=sys.stderr)
+        return 2
     stage_label, full_label = f"{args.label}_stage1", args.label
     try:
         stage_one, full = stage_models(args.checkpoint, nen_from=args.nen_from, device=args.device)

@@ -115,3 +115,6 @@ def test_bad_checkpoints_are_one_line_errors(tool, split, tmp_path, capsys):
     two = _two_stage(tmp_path / "two.pt", 0, zero_tail=True)
     assert _run(tool, split, two, "--nen-from", other) == 2
     assert "does not fit" in capsys.readouterr().err
+    assert _run(tool, split, two, "--out", tmp_path / "no" / "rows.csv") == 2
+    assert "no such folder for --out" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()

@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from meddenoise.api import LoadedModel
-
-FAMILIES = ("ct", "mri", "xray", "dermoscopy", "microscopy")
+    from meddenoise.evaluation.report import EvaluationResult
 
 
 def stage_models(
@@ -75,50 +73,37 @@ def stage_models(
     nen = getattr(full, "nen", None)
     if nen is None or not hasattr(full, "rn"):
         raise InputError(f"{checkpoint}: a {ckpt.arch!r} model has no stage II to measure")
-    digest = file_digest(checkpoint)
+    name = checkpoint.name
     if nen_from is not None:
         donor = load_checkpoint(nen_from).build()
         try:
             nen.load_state_dict(getattr(donor, "nen", donor).state_dict())
         except RuntimeError:
             raise InputError(f"{nen_from}: its stage I does not fit {checkpoint.name}") from None
-        digest = digest[:6] + file_digest(nen_from)[:6]
+        name = f"{checkpoint.name} with the NEN of {nen_from.name}"
     stage_one = build_model("nen", **ckpt.config)
     stage_one.load_state_dict(nen.state_dict())
     one, two = (m.to(resolved).eval().requires_grad_(False) for m in (stage_one, full))
+    digest = file_digest(checkpoint)
     return (
-        LoadedModel(one, f"{checkpoint.name} stage I", digest, "nen", resolved),
-        LoadedModel(two, checkpoint.name, digest, ckpt.arch, resolved),
+        LoadedModel(one, f"{name}, stage I", digest, "nen", resolved),
+        LoadedModel(two, name, digest, ckpt.arch, resolved),
     )
 
 
-def family_means(rows: str) -> dict[str, dict[str, float]]:
-    """Return ``{method: {family: mean PSNR}}`` of an evaluation CSV's text."""
-    import csv
-    import io
-
-    acc: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for row in csv.DictReader(io.StringIO(rows)):
-        acc[(row["method"], row["family"])].append(float(row["psnr"]))
-    means: dict[str, dict[str, float]] = defaultdict(dict)
-    for (method, family), values in acc.items():
-        means[method][family] = sum(values) / len(values)
-    return dict(means)
-
-
-def contribution_table(means: dict[str, dict[str, float]], stage_one: str, full: str) -> str:
-    """Return a Markdown table: per modality, both models' PSNR and stage II's gain."""
-    families = [f for f in FAMILIES if f in means[full]]
-    families += sorted(set(means[full]) - set(families))
+def contribution_table(result: EvaluationResult, stage_one: str, full: str) -> str:
+    """Return a Markdown table: per modality, both models' mean PSNR and stage II's gain."""
+    psnr = {(row.method, row.family): row.metrics["psnr"] for row in result.summary()}
+    families = result.families
     lines = [
         "| PSNR (dB) | " + " | ".join(families) + " | mean |",
         "|---|" + "---:|" * (len(families) + 1),
     ]
     for label, method in (("stage I alone", stage_one), ("stage I + II", full)):
-        values = [means[method][f] for f in families]
+        values = [psnr[(method, f)] for f in families]
         cells = " | ".join(f"{v:.3f}" for v in values)
         lines.append(f"| {label} | {cells} | {sum(values) / len(values):.3f} |")
-    gains = [means[full][f] - means[stage_one][f] for f in families]
+    gains = [psnr[(full, f)] - psnr[(stage_one, f)] for f in families]
     cells = " | ".join(f"{g:+.3f}" for g in gains)
     lines.append(f"| stage II's gain | {cells} | {sum(gains) / len(gains):+.3f} |")
     return "\n".join(lines) + "\n"
@@ -130,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nen-from", type=Path)
     parser.add_argument("--label", default="model")
     parser.add_argument("--split", default="configs/split.toml")
-    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--families", help="comma-separated; default: every family")
     parser.add_argument("--max-items", type=int, default=8)
     parser.add_argument("--max-slices", type=int, default=3)
     parser.add_argument("--crop", type=int, default=256)
@@ -160,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         stage_one, full = stage_models(args.checkpoint, nen_from=args.nen_from, device=args.device)
         images = load_eval_images(
             split=args.split,
-            families=[f for f in args.families.split(",") if f],
+            families=args.families.split(",") if args.families else None,
             max_items=args.max_items,
             max_slices=args.max_slices,
         )
@@ -180,10 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     except MeddenoiseError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
-    rows = format_csv(result)
     if args.out is not None:
-        args.out.write_text(rows)
-    print(contribution_table(family_means(rows), stage_label, full_label), end="")
+        args.out.write_text(format_csv(result))
+    print(contribution_table(result, stage_label, full_label), end="")
     return 0
 
 

@@ -30,7 +30,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["TrainConfig", "load_config"]
+__all__ = ["IMAGE_LOSSES", "TrainConfig", "load_config"]
+
+#: Losses the output image of a two-stage or TWN model may be trained with.
+IMAGE_LOSSES = ("l1", "mse")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class TrainConfig:
         Noise of grey patches: ``"shared"`` draws it once and repeats it to the three
         channels, as in a real grey image; ``"per_channel"`` draws three independent
         noises (the first default model's training, which left it blind to grey noise).
+    image_loss : {"l1", "mse"}
+        Loss of the output image (two-stage and TWN models): ``"l1"``, the paper's, or
+        ``"mse"``, the error PSNR measures (the noise term is MSE either way).
     clean_fraction : float
         Share of training patches left noise-free, in [0, 1): teaches the model to leave
         clean images and their own texture alone (0, the paper's recipe, by default).
@@ -107,6 +113,7 @@ class TrainConfig:
     freeze_nen: bool = False
     grey_noise: str = "shared"
     clean_fraction: float = 0.0
+    image_loss: str = "l1"
     steps: int = 20000
     patch: int = 64
     batch: int = 24
@@ -138,6 +145,8 @@ class TrainConfig:
             problems.append("grey_noise 'shared' or 'per_channel'")
         if not (isinstance(self.clean_fraction, int | float) and 0 <= self.clean_fraction < 1):
             problems.append("clean_fraction in [0, 1)")
+        if self.image_loss not in IMAGE_LOSSES:
+            problems.append("image_loss 'l1' or 'mse'")
         if unknown := set(self.families) - set(FAMILIES):
             problems.append(f"families among {', '.join(FAMILIES)} (not {sorted(unknown)})")
         weights = self.family_weights

@@ -1,8 +1,9 @@
 """The training loop: Algorithm 1 patches, the paper's two losses, Adam, checkpoints, resume.
 
 Losses (DESIGN.md section 3): stage I's estimated noise against the true perturbation
-``noisy - clean`` by MSE, the output image against the clean image by L1; the ``nen``
-variant has only the first. A run writes into its folder:
+``noisy - clean`` by MSE, the output image against the clean image by L1 (or by MSE,
+``image_loss = "mse"``, the error PSNR measures); the ``nen`` variant has only the first.
+A run writes into its folder:
 
 - ``last.pt``: the latest checkpoint, with the optimizer and sampler state for
   ``resume`` (every ``checkpoint_every`` steps and at the end);
@@ -159,7 +160,12 @@ def _agree(flag: bool) -> bool:
 
 
 def paper_loss(
-    model: nn.Module, arch: str, clean: torch.Tensor, noisy: torch.Tensor
+    model: nn.Module,
+    arch: str,
+    clean: torch.Tensor,
+    noisy: torch.Tensor,
+    *,
+    image_loss: str = "l1",
 ) -> torch.Tensor:
     """Compute the paper's loss: MSE of the estimated noise plus L1 of the output image.
 
@@ -171,6 +177,8 @@ def paper_loss(
         Its architecture; ``nen`` has only the noise term.
     clean, noisy : Tensor
         ``(B, 3, H, W)`` targets and inputs in [0, 1].
+    image_loss : {"l1", "mse"}
+        Loss of the output image: the paper's L1, or MSE.
 
     Returns
     -------
@@ -181,6 +189,8 @@ def paper_loss(
     noise_loss = nn.functional.mse_loss(out.noise.float(), noisy - clean)
     if arch == "nen":
         return noise_loss
+    if image_loss == "mse":
+        return noise_loss + nn.functional.mse_loss(out.clean.float(), clean)
     return noise_loss + nn.functional.l1_loss(out.clean.float(), clean)
 
 
@@ -306,7 +316,7 @@ def train(
                 group["lr"] = _learning_rate(config, step)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, torch.bfloat16, enabled=config.precision == "bf16"):
-                loss = paper_loss(trained, config.arch, clean, noisy)
+                loss = paper_loss(trained, config.arch, clean, noisy, image_loss=config.image_loss)
             loss.backward()  # type: ignore[no-untyped-call]  # torch stubs
             optimizer.step()
             step += 1
@@ -409,6 +419,7 @@ _DEFAULTS = {
     "freeze_nen": False,
     "grey_noise": "per_channel",
     "clean_fraction": 0.0,
+    "image_loss": "l1",
 }
 #: Checkpoint records of the files a run started from.
 _ORIGINS = ("init_sha256", "init_nen_sha256")

@@ -37,6 +37,7 @@ def test_toml_with_overrides_and_typos(tmp_path):
         {"arch": "nen", "init_nen": "nen.pt"},
         {"arch": "nen", "freeze_nen": True},
         {"freeze_nen": "yes"},
+        {"image_loss": "l2"},
     ],
 )
 def test_bad_values(bad):
@@ -59,4 +60,13 @@ def test_grey_noise_is_shared_unless_told(tmp_path):
     path.write_text('grey_noise = "per_channel"\n')
     cfg = load_config(path)
     assert cfg.grey_noise == "per_channel"
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_image_loss_is_the_papers_l1_unless_told(tmp_path):
+    assert TrainConfig().image_loss == "l1"
+    path = tmp_path / "t.toml"
+    path.write_text('image_loss = "mse"\n')
+    cfg = load_config(path)
+    assert cfg.image_loss == "mse"
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg

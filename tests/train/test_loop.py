@@ -6,8 +6,9 @@ import torch
 
 from meddenoise.checkpoint import load_checkpoint
 from meddenoise.errors import InputError
+from meddenoise.models import build_model
 from meddenoise.train.config import TrainConfig
-from meddenoise.train.loop import train
+from meddenoise.train.loop import paper_loss, train
 
 
 def test_a_short_run_writes_checkpoints_and_a_log(tiny_config, tmp_path):
@@ -155,7 +156,7 @@ def test_a_run_saved_before_the_new_options_resumes(tiny_config, tmp_path):
     train(short, tmp_path / "run", images=images)
     last = tmp_path / "run" / "last.pt"
     raw = torch.load(last, map_location="cpu", weights_only=True)
-    for name in ("family_weights", "init", "grey_noise", "clean_fraction"):
+    for name in ("family_weights", "init", "grey_noise", "clean_fraction", "image_loss"):
         del raw["training"]["config"][name]
     torch.save(raw, last)
     # such a run drew per-channel grey noise: resuming it with shared noise is refused
@@ -227,3 +228,29 @@ def test_init_nen_must_hold_a_nen_of_the_same_configuration(tiny_config, tmp_pat
     )
     with pytest.raises(InputError, match="init_nen holds a two_stage model"):
         train(config, tmp_path / "b", images=images)
+
+
+@pytest.mark.parametrize("arch", ["two_stage", "twn"])
+def test_the_image_loss_is_l1_or_mse_and_the_noise_term_mse_either_way(arch):
+    torch.manual_seed(0)
+    model = build_model(arch).eval()
+    clean = torch.rand(2, 3, 12, 12)
+    noisy = (clean + 0.1 * torch.randn_like(clean)).clamp(0, 1)
+    with torch.no_grad():
+        out = model(noisy)
+        noise = torch.mean((out.noise - (noisy - clean)) ** 2)
+        l1 = paper_loss(model, arch, clean, noisy)
+        mse = paper_loss(model, arch, clean, noisy, image_loss="mse")
+    torch.testing.assert_close(l1, noise + torch.mean(torch.abs(out.clean - clean)))
+    torch.testing.assert_close(mse, noise + torch.mean((out.clean - clean) ** 2))
+
+
+def test_image_loss_is_recorded_and_fixed_for_a_resumed_run(tiny_config, tmp_path):
+    images = _synthetic_images()
+    config = TrainConfig.from_dict({**tiny_config.to_dict(), "steps": 2, "image_loss": "mse"})
+    train(config, tmp_path / "run", images=images)
+    assert load_checkpoint(tmp_path / "run" / "last.pt").training["config"]["image_loss"] == "mse"
+    with pytest.raises(InputError, match=r"other options \(image_loss\)"):
+        train(tiny_config, tmp_path / "run", images=images, resume=True)
+    longer = TrainConfig.from_dict({**config.to_dict(), "steps": 3})
+    assert train(longer, tmp_path / "run", images=images, resume=True).steps == 3

@@ -11,9 +11,10 @@ modality and on the mean, and A minus B; then, with the common steps cut into
 This is how an ablation is read at equal training (the two-stage model against the NEN
 alone given the same steps): one validation is noisy, the trend over many is not.
 
-The comparison is only sound when both runs validated on the same noisy crops: each log
-line records the noisy input's PSNR per modality (``<family>_noisy``), and the tool stops
-with exit code 2 where the two runs' differ at a common step.
+The comparison is only sound when both runs validated the same modalities on the same
+noisy crops: each log line records the noisy input's PSNR per modality
+(``<family>_noisy``), and the tool stops with exit code 2 where the two runs validated
+other modalities, or their noisy inputs' scores differ at a common step.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 Scores = dict[str, float]
 
@@ -31,7 +33,12 @@ class CompareError(Exception):
 
 
 def read_log(path: Path) -> dict[int, Scores]:
-    """Return ``{step: {name: PSNR}}`` of the validation lines of one run's log."""
+    """Return ``{step: {name: PSNR}}`` of the validation lines of one run's log.
+
+    A validation line holds ``mean`` and, per modality, its PSNR and the noisy input's
+    (``<family>_noisy``); only such modalities are kept. Raises :class:`CompareError`
+    where the log is missing, unreadable, malformed or holds no validation.
+    """
     log = path / "log.jsonl" if path.is_dir() else path
     if not log.is_file():
         raise CompareError(f"{path}: no training log (log.jsonl) there")
@@ -43,19 +50,21 @@ def read_log(path: Path) -> dict[int, Scores]:
     for number, line in enumerate(text.splitlines(), 1):
         try:
             record = json.loads(line) if line.strip() else {}
+            if not isinstance(record, dict):
+                raise TypeError("not a JSON object")
             if "mean" in record:
-                scores[int(record["step"])] = {
-                    k: float(v) for k, v in record.items() if k not in ("step", "loss")
-                }
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                names = [k for k in record if f"{k}_noisy" in record]
+                kept = [*names, *(f"{k}_noisy" for k in names), "mean"]
+                scores[int(record["step"])] = {k: float(record[k]) for k in kept}
+        except (ValueError, TypeError, KeyError) as exc:
             raise CompareError(f"{log}: line {number} is not a training log record") from exc
-    if not scores:
-        raise CompareError(f"{log}: holds no validation")
+    if not scores or not families_of(scores):
+        raise CompareError(f"{log}: holds no validation with the noisy inputs' scores")
     return scores
 
 
 def families_of(scores: dict[int, Scores]) -> list[str]:
-    """Modalities validated in every line of a log, in the log's order."""
+    """Return the modalities validated in every line of a log, in the log's order."""
     first = next(iter(scores.values()))
     names = [k for k in first if k != "mean" and not k.endswith("_noisy")]
     return [f for f in names if all(f in s for s in scores.values())]
@@ -66,11 +75,16 @@ def compare(a: dict[int, Scores], b: dict[int, Scores], windows: int) -> str:
     steps = sorted(set(a) & set(b))
     if not steps:
         raise CompareError("the two runs never validated at the same step")
-    families = [f for f in families_of(a) if f in families_of(b)]
+    families = families_of(a)
+    if set(families) != set(families_of(b)):
+        raise CompareError(
+            f"the runs validated different modalities ({', '.join(families)} against "
+            f"{', '.join(families_of(b))})"
+        )
     for step in steps:
         for family in families:
             key = f"{family}_noisy"
-            if key in a[step] and key in b[step] and abs(a[step][key] - b[step][key]) > 1e-6:
+            if abs(a[step][key] - b[step][key]) > 1e-6:
                 raise CompareError(
                     f"the runs validated on different noisy crops ({key} at step {step}: "
                     f"{a[step][key]:.4f} against {b[step][key]:.4f})"
@@ -98,8 +112,16 @@ def compare(a: dict[int, Scores], b: dict[int, Scores], windows: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``Error:`` line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"Error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = _Parser(description=__doc__.split("\n")[0])
     parser.add_argument("run_a", type=Path)
     parser.add_argument("run_b", type=Path)
     parser.add_argument("--windows", type=int, default=4, help="groups of common steps")
@@ -111,13 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is not None and not args.out.parent.is_dir():
             raise CompareError(f"{args.out.parent}: no such folder for --out")
         text = compare(read_log(args.run_a), read_log(args.run_b), args.windows)
+        text = f"A = {args.run_a}, B = {args.run_b}; validation PSNR (dB)\n\n" + text
+        if args.out is not None:
+            try:
+                args.out.write_text(text)
+            except OSError as exc:
+                raise CompareError(f"{args.out}: cannot be written ({exc.strerror})") from exc
     except CompareError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
-    heading = f"A = {args.run_a}, B = {args.run_b}; validation PSNR (dB)\n\n"
-    sys.stdout.write(heading + text)
-    if args.out is not None:
-        args.out.write_text(heading + text)
+    sys.stdout.write(text)
     return 0
 
 

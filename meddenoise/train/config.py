@@ -147,6 +147,8 @@ class TrainConfig:
             problems.append("clean_fraction in [0, 1)")
         if self.image_loss not in IMAGE_LOSSES:
             problems.append("image_loss 'l1' or 'mse'")
+        elif self.image_loss != "l1" and self.arch not in ("two_stage", "twn"):
+            problems.append("image_loss 'mse' only with arch 'two_stage' or 'twn'")
         if unknown := set(self.families) - set(FAMILIES):
             problems.append(f"families among {', '.join(FAMILIES)} (not {sorted(unknown)})")
         weights = self.family_weights

@@ -167,7 +167,7 @@ def paper_loss(
     *,
     image_loss: str = "l1",
 ) -> torch.Tensor:
-    """Compute the paper's loss: MSE of the estimated noise plus L1 of the output image.
+    """Compute the paper's loss: MSE of the estimated noise plus L1 (or MSE) of the output.
 
     Parameters
     ----------
@@ -184,14 +184,21 @@ def paper_loss(
     -------
     Tensor
         The scalar loss.
+
+    Raises
+    ------
+    ValueError
+        For another ``image_loss``.
     """
     out = model(noisy)
     noise_loss = nn.functional.mse_loss(out.noise.float(), noisy - clean)
     if arch == "nen":
         return noise_loss
+    if image_loss == "l1":
+        return noise_loss + nn.functional.l1_loss(out.clean.float(), clean)
     if image_loss == "mse":
         return noise_loss + nn.functional.mse_loss(out.clean.float(), clean)
-    return noise_loss + nn.functional.l1_loss(out.clean.float(), clean)
+    raise ValueError(f"image_loss must be 'l1' or 'mse', not {image_loss!r}")
 
 
 def train(

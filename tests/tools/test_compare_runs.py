@@ -47,6 +47,18 @@ def test_runs_validated_on_other_noisy_crops_are_refused(tmp_path):
     assert done.stdout == ""
 
 
+def test_windows_split_the_common_steps_into_groups_in_order(tmp_path):
+    scores = {step: (30.0 + step, 30.0) for step in range(1, 6)}
+    a = _log(tmp_path / "a", scores)
+    b = _log(tmp_path / "b", {step: (30.0, 30.0) for step in range(1, 6)})
+    two = _run(a, b, "--windows", "2")
+    assert "| 1-2 | 2 | +0.75 | 2/2 |" in two.stdout
+    assert "| 3-5 | 3 | +2.00 | 3/3 |" in two.stdout
+    many = _run(a, b, "--windows", "9")  # at most one group per common step
+    assert "| 5-5 | 1 | +2.50 | 1/1 |" in many.stdout
+    assert many.stdout.count("/1 |") == 5
+
+
 def test_logs_that_cannot_be_compared_give_a_one_line_error(tmp_path):
     a = _log(tmp_path / "a", {100: (30.0, 31.0)})
     later = _log(tmp_path / "later", {200: (30.0, 31.0)})
@@ -56,13 +68,29 @@ def test_logs_that_cannot_be_compared_give_a_one_line_error(tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "log.jsonl").write_text('{"step": 1, "mean": "high"}\n')
+    listed = tmp_path / "listed"
+    listed.mkdir()
+    (listed / "log.jsonl").write_text("[1, 2]\n")
+    blind = tmp_path / "blind"  # validations without the noisy inputs' scores
+    blind.mkdir()
+    (blind / "log.jsonl").write_text(json.dumps({"step": 100, "ct": 30.0, "mean": 30.0}) + "\n")
+    ct_only = tmp_path / "ct_only"
+    ct_only.mkdir()
+    record = {"step": 100, "ct": 30.0, "ct_noisy": 20.0, "mean": 30.0}
+    (ct_only / "log.jsonl").write_text(json.dumps(record) + "\n")
     cases = {
         (a, tmp_path / "nowhere"): "no training log",
         (a, empty): "holds no validation",
         (a, broken): "line 1 is not a training log record",
+        (a, listed): "line 1 is not a training log record",
+        (a, blind): "holds no validation with the noisy inputs' scores",
+        (a, ct_only): "validated different modalities (ct, mri against ct)",
         (a, later): "never validated at the same step",
         (a, a, "--windows", "0"): "--windows must be at least 1",
         (a, a, "--out", tmp_path / "no" / "c.md"): "no such folder for --out",
+        (a, a, "--out", tmp_path): "cannot be written",
+        (a, a, "--windows", "x"): "invalid int value",
+        (a,): "the following arguments are required: run_b",
     }
     for args, message in cases.items():
         done = _run(*args)
@@ -70,3 +98,4 @@ def test_logs_that_cannot_be_compared_give_a_one_line_error(tmp_path):
         assert done.stderr.startswith("Error: "), done.stderr
         assert message in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+        assert done.stdout == ""

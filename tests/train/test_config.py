@@ -38,6 +38,7 @@ def test_toml_with_overrides_and_typos(tmp_path):
         {"arch": "nen", "freeze_nen": True},
         {"freeze_nen": "yes"},
         {"image_loss": "l2"},
+        {"arch": "nen", "image_loss": "mse"},
     ],
 )
 def test_bad_values(bad):

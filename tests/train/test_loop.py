@@ -243,6 +243,8 @@ def test_the_image_loss_is_l1_or_mse_and_the_noise_term_mse_either_way(arch):
         mse = paper_loss(model, arch, clean, noisy, image_loss="mse")
     torch.testing.assert_close(l1, noise + torch.mean(torch.abs(out.clean - clean)))
     torch.testing.assert_close(mse, noise + torch.mean((out.clean - clean) ** 2))
+    with pytest.raises(ValueError, match="image_loss"):
+        paper_loss(model, arch, clean, noisy, image_loss="l2")
 
 
 def test_image_loss_is_recorded_and_fixed_for_a_resumed_run(tiny_config, tmp_path):

@@ -55,19 +55,14 @@ def test_family_weights_and_init_read_from_toml(tmp_path):
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
 
 
-def test_grey_noise_is_shared_unless_told(tmp_path):
-    assert TrainConfig().grey_noise == "shared"
+@pytest.mark.parametrize(
+    ("name", "default", "other"),
+    [("grey_noise", "shared", "per_channel"), ("image_loss", "l1", "mse")],
+)
+def test_a_choice_keeps_its_default_unless_told(tmp_path, name, default, other):
+    assert getattr(TrainConfig(), name) == default
     path = tmp_path / "t.toml"
-    path.write_text('grey_noise = "per_channel"\n')
+    path.write_text(f'{name} = "{other}"\n')
     cfg = load_config(path)
-    assert cfg.grey_noise == "per_channel"
-    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
-
-
-def test_image_loss_is_the_papers_l1_unless_told(tmp_path):
-    assert TrainConfig().image_loss == "l1"
-    path = tmp_path / "t.toml"
-    path.write_text('image_loss = "mse"\n')
-    cfg = load_config(path)
-    assert cfg.image_loss == "mse"
+    assert getattr(cfg, name) == other
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg

@@ -75,11 +75,11 @@ def compare(a: dict[int, Scores], b: dict[int, Scores], windows: int) -> str:
     steps = sorted(set(a) & set(b))
     if not steps:
         raise CompareError("the two runs never validated at the same step")
-    families = families_of(a)
-    if set(families) != set(families_of(b)):
+    families, others = families_of(a), families_of(b)
+    if set(families) != set(others):
         raise CompareError(
             f"the runs validated different modalities ({', '.join(families)} against "
-            f"{', '.join(families_of(b))})"
+            f"{', '.join(others)})"
         )
     for step in steps:
         for family in families:

@@ -34,6 +34,8 @@ __all__ = ["IMAGE_LOSSES", "TrainConfig", "load_config"]
 
 #: Losses the output image of a two-stage or TWN model may be trained with.
 IMAGE_LOSSES = ("l1", "mse")
+#: Architectures with two stages (a NEN and an RN), which the stage options apply to.
+_TWO_STAGES = ("two_stage", "twn")
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class TrainConfig:
             problems.append("clean_fraction in [0, 1)")
         if self.image_loss not in IMAGE_LOSSES:
             problems.append("image_loss 'l1' or 'mse'")
-        elif self.image_loss != "l1" and self.arch not in ("two_stage", "twn"):
+        elif self.image_loss != "l1" and self.arch not in _TWO_STAGES:
             problems.append("image_loss 'mse' only with arch 'two_stage' or 'twn'")
         if unknown := set(self.families) - set(FAMILIES):
             problems.append(f"families among {', '.join(FAMILIES)} (not {sorted(unknown)})")
@@ -158,7 +160,7 @@ class TrainConfig:
             problems.append("family_weights: trained families with weights >= 0")
         elif not any(weights.get(f, 1.0) > 0 for f in self.families):
             problems.append("family_weights: at least one weight > 0")
-        if (self.init_nen or self.freeze_nen) and self.arch not in ("two_stage", "twn"):
+        if (self.init_nen or self.freeze_nen) and self.arch not in _TWO_STAGES:
             problems.append("init_nen and freeze_nen only with arch 'two_stage' or 'twn'")
         if self.freeze_nen not in (True, False):
             problems.append("freeze_nen true or false")

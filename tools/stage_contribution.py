@@ -3,8 +3,9 @@
 Usage::
 
     python tools/stage_contribution.py CHECKPOINT [--nen-from NEN.pt] [--label NAME] \
-        [--split configs/split.toml] [--families ct,mri] [--max-items 8] [--max-slices 3] \
-        [--crop 256] [--sigmas 10,25,50,75] [--kinds gaussian,speckle] [--out rows.csv]
+        [--split configs/split.toml] [--split-name validation] [--families ct,mri] \
+        [--max-items 8] [--max-slices 3] [--crop 256] [--sigmas 10,25,50,75] \
+        [--kinds gaussian,speckle] [--out rows.csv]
 
 A ``two_stage`` (or ``twn``) model's output is ``noisy - n + r``: stage I's estimate ``n``
 subtracted, then stage II's correction ``r`` added. This tool evaluates, on the same noisy
@@ -12,6 +13,11 @@ images and with the protocol of ``meddenoise evaluate`` (same seeds, crops and m
 so the rows can be merged with an evaluation's by ``tools/merge_evaluations.py``), the
 full model and its stage I alone (``noisy - n``, a ``nen`` model with stage I's
 weights), and prints per modality the mean PSNR of both and the gain stage II gives.
+
+``--split-name train`` scores the split's training items instead of its validation
+ones: whether stage II fits the images it was trained on better than stage I does (if it
+gains there but not on validation, it overfits; if it gains on neither, it has learnt
+nothing stage I lacks).
 
 ``--nen-from`` replaces stage I by the NEN of another checkpoint (a ``nen`` model or the
 stage I of a two-stage one) before both are evaluated: whether a stage II trained with
@@ -115,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nen-from", type=Path)
     parser.add_argument("--label", default="model")
     parser.add_argument("--split", default="configs/split.toml")
+    parser.add_argument(
+        "--split-name",
+        default="validation",
+        choices=("train", "validation"),
+        help="which items of the split file to score (default: validation)",
+    )
     parser.add_argument("--families", help="comma-separated; default: every family")
     parser.add_argument("--max-items", type=int, default=8)
     parser.add_argument("--max-slices", type=int, default=3)
@@ -145,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         stage_one, full = stage_models(args.checkpoint, nen_from=args.nen_from, device=args.device)
         images = load_eval_images(
             split=args.split,
+            split_name=args.split_name,
             families=args.families.split(",") if args.families else None,
             max_items=args.max_items,
             max_slices=args.max_slices,

@@ -105,6 +105,20 @@ def test_nen_from_replaces_stage_one(tool, split, tmp_path):
     assert own[("model_stage1", "xray")] != swap[("model_stage1", "xray")]
 
 
+def test_split_name_train_scores_the_training_items(tool, split, tmp_path, capsys):
+    text = split.read_text()
+    split.write_text(
+        text.replace(
+            'split = "validation"\ngroup = "xray.png"', 'split = "train"\ngroup = "xray.png"'
+        )
+    )
+    ckpt = _two_stage(tmp_path / "two.pt", 0, zero_tail=True)
+    assert _run(tool, split, ckpt, "--split-name", "train", "--out", tmp_path / "train.csv") == 0
+    assert _run(tool, split, ckpt, "--out", tmp_path / "validation.csv") == 0
+    assert {f for _, f in _psnr(tmp_path / "train.csv")} == {"xray"}
+    assert {f for _, f in _psnr(tmp_path / "validation.csv")} == {"dermoscopy"}
+
+
 def test_bad_checkpoints_are_one_line_errors(tool, split, tmp_path, capsys):
     nen = save_checkpoint(tmp_path / "nen.pt", build_model("nen", **SMALL).eval())
     assert _run(tool, split, nen) == 2

@@ -24,7 +24,7 @@ stage I of a two-stage one) before both are evaluated: whether a stage II traine
 one stage I still helps another.
 
 Exit code 2 (with a one-line ``Error:``) for a missing or unreadable checkpoint, a
-checkpoint without two stages, or bad evaluation options.
+checkpoint without two stages, bad evaluation options or bad arguments.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from meddenoise.api import LoadedModel
@@ -115,8 +115,16 @@ def contribution_table(result: EvaluationResult, stage_one: str, full: str) -> s
     return "\n".join(lines) + "\n"
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``Error:`` line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"Error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = _Parser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--nen-from", type=Path)
     parser.add_argument("--label", default="model")

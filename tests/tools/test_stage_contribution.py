@@ -105,7 +105,7 @@ def test_nen_from_replaces_stage_one(tool, split, tmp_path):
     assert own[("model_stage1", "xray")] != swap[("model_stage1", "xray")]
 
 
-def test_split_name_train_scores_the_training_items(tool, split, tmp_path, capsys):
+def test_split_name_train_scores_the_training_items(tool, split, tmp_path):
     text = split.read_text()
     split.write_text(
         text.replace(
@@ -132,3 +132,13 @@ def test_bad_checkpoints_are_one_line_errors(tool, split, tmp_path, capsys):
     assert _run(tool, split, two, "--out", tmp_path / "no" / "rows.csv") == 2
     assert "no such folder for --out" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+def test_bad_arguments_are_one_line_errors(tool, split, tmp_path, capsys):
+    ckpt = _two_stage(tmp_path / "two.pt", 0, zero_tail=True)
+    with pytest.raises(SystemExit) as exit_info:
+        _run(tool, split, ckpt, "--split-name", "training")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: argument --split-name: invalid choice")
+    assert err.count("\n") == 1

@@ -34,6 +34,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from meddenoise.train.split import SPLITS
+
 if TYPE_CHECKING:
     from meddenoise.api import LoadedModel
     from meddenoise.evaluation.report import EvaluationResult
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--split-name",
         default="validation",
-        choices=("train", "validation"),
+        choices=SPLITS,
         help="which items of the split file to score (default: validation)",
     )
     parser.add_argument("--families", help="comma-separated; default: every family")

@@ -75,6 +75,12 @@ class TrainConfig:
     clean_fraction : float
         Share of training patches left noise-free, in [0, 1): teaches the model to leave
         clean images and their own texture alone (0, the paper's recipe, by default).
+    downscale_fraction : float
+        Share of training patches cut from a slice shrunk by up to ``downscale_max``
+        (anti-aliased), in [0, 1): shows the model fine detail at the pixel scale, as
+        low-resolution images have it (0, the paper's recipe, by default).
+    downscale_max : float
+        Largest shrink factor of those patches (>= 1).
     steps : int
         Optimizer steps in all.
     patch, batch : int
@@ -115,6 +121,8 @@ class TrainConfig:
     freeze_nen: bool = False
     grey_noise: str = "shared"
     clean_fraction: float = 0.0
+    downscale_fraction: float = 0.0
+    downscale_max: float = 3.0
     image_loss: str = "l1"
     steps: int = 20000
     patch: int = 64
@@ -147,6 +155,12 @@ class TrainConfig:
             problems.append("grey_noise 'shared' or 'per_channel'")
         if not (isinstance(self.clean_fraction, int | float) and 0 <= self.clean_fraction < 1):
             problems.append("clean_fraction in [0, 1)")
+        if not (
+            isinstance(self.downscale_fraction, int | float) and 0 <= self.downscale_fraction < 1
+        ):
+            problems.append("downscale_fraction in [0, 1)")
+        if not (isinstance(self.downscale_max, int | float) and self.downscale_max >= 1):
+            problems.append("downscale_max >= 1")
         if self.image_loss not in IMAGE_LOSSES:
             problems.append("image_loss 'l1' or 'mse'")
         elif self.image_loss != "l1" and self.arch not in _TWO_STAGES:

@@ -272,6 +272,8 @@ def train(
         weights=config.family_weights,
         grey_noise=config.grey_noise,
         clean_fraction=config.clean_fraction,
+        downscale_fraction=config.downscale_fraction,
+        downscale_max=config.downscale_max,
     )
     step = 0
     best: float | None = None

@@ -10,13 +10,17 @@ so its three channels carry the same noise, as a real grey image does at inferen
 default model was trained, and a model trained so learns to find the noise where the
 channels disagree, which no grey image shows). ``clean_fraction`` leaves that share of
 patches noise-free (noisy = clean), so the model learns to leave a clean image, and the
-texture of a lightly noisy one, alone. Everything is drawn from one seeded
+texture of a lightly noisy one, alone. ``downscale_fraction`` cuts that share of patches
+from a slice shrunk by a factor drawn from [1, ``downscale_max``] (anti-aliased), so the
+model also sees detail as fine as a low-resolution image has at the pixel scale, which the
+training slices, mostly fine-sampled, rarely show. Everything is drawn from one seeded
 generator whose state is saved in checkpoints, so a resumed run draws what the
 uninterrupted run would have.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -27,7 +31,7 @@ from meddenoise.errors import InputError
 from meddenoise.noise import add_random_noise
 from meddenoise.train.images import TrainingImage
 
-__all__ = ["GREY_NOISE", "PatchSampler", "SeededSampler", "random_view"]
+__all__ = ["GREY_NOISE", "PatchSampler", "SeededSampler", "downscaled_view", "random_view"]
 
 #: How a grey patch gets its noise: once, repeated to the channels, or per channel.
 GREY_NOISE = ("shared", "per_channel")
@@ -53,6 +57,38 @@ def random_view(chunk: np.ndarray, patch: int, rng: np.random.Generator) -> np.n
     if rng.random() < 0.5:
         out = out[:, :, ::-1]
     return np.rot90(out, k=int(rng.integers(4)), axes=(1, 2))
+
+
+def downscaled_view(
+    chunk: np.ndarray, patch: int, factor: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Return a random view of ``(C, H, W)`` shrunk by ``factor`` to ``patch`` x ``patch``.
+
+    A :func:`random_view` of ``ceil(patch * factor)`` pixels is smoothed against aliasing
+    (skimage's ``resize``, linear, Gaussian ``sigma = (factor - 1) / 2``) and resized to
+    ``patch``; values stay in the input's range.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> downscaled_view(np.ones((1, 40, 50), np.float32), 16, 2.5, rng).shape
+    (1, 16, 16)
+    """
+    from skimage.transform import resize
+
+    side = max(patch, math.ceil(patch * factor))
+    view = random_view(chunk, side, rng)
+    if side == patch:
+        return view
+    out = resize(
+        np.ascontiguousarray(view, dtype=np.float32),
+        (view.shape[0], patch, patch),
+        order=1,
+        anti_aliasing=True,
+        preserve_range=True,
+    )
+    shrunk: np.ndarray = np.clip(out, float(view.min()), float(view.max()))
+    return shrunk
 
 
 class SeededSampler:
@@ -92,6 +128,13 @@ class PatchSampler(SeededSampler):
     clean_fraction : float
         Share of patches given no noise, in [0, 1). At 0 (the default) no extra number
         is drawn, so earlier runs reproduce.
+    downscale_fraction : float
+        Share of patches cut from a shrunk slice, in [0, 1): a window of
+        ``ceil(patch * f)`` pixels, ``f ~ U(1, downscale_max)``, anti-aliased and resized
+        to ``patch``. At 0 (the default) no extra number is drawn, so earlier runs
+        reproduce.
+    downscale_max : float
+        Largest shrink factor (>= 1).
 
     Examples
     --------
@@ -115,11 +158,17 @@ class PatchSampler(SeededSampler):
         weights: dict[str, float] | None = None,
         grey_noise: str = "shared",
         clean_fraction: float = 0.0,
+        downscale_fraction: float = 0.0,
+        downscale_max: float = 3.0,
     ) -> None:
         if grey_noise not in GREY_NOISE:
             raise InputError(f"grey_noise must be 'shared' or 'per_channel', not {grey_noise!r}")
         if not 0.0 <= clean_fraction < 1.0:
             raise InputError(f"clean_fraction must be in [0, 1), not {clean_fraction!r}")
+        if not 0.0 <= downscale_fraction < 1.0:
+            raise InputError(f"downscale_fraction must be in [0, 1), not {downscale_fraction!r}")
+        if not downscale_max >= 1.0:
+            raise InputError(f"downscale_max must be >= 1, not {downscale_max!r}")
         by_family: dict[str, list[TrainingImage]] = defaultdict(list)
         for image in images:
             if image.slices:
@@ -139,6 +188,8 @@ class PatchSampler(SeededSampler):
         self.seed = seed
         self.grey_noise = grey_noise
         self.clean_fraction = clean_fraction
+        self.downscale_fraction = downscale_fraction
+        self.downscale_max = downscale_max
         self.rng = np.random.default_rng(seed)
 
     def sample(self) -> tuple[F32, F32]:
@@ -176,6 +227,9 @@ class PatchSampler(SeededSampler):
         candidates = self.by_family[family]
         image = candidates[int(rng.integers(len(candidates)))]
         chunk = image.slices[int(rng.integers(len(image.slices)))]
-        out = random_view(chunk, self.patch, rng)
+        if self.downscale_fraction > 0 and rng.random() < self.downscale_fraction:
+            out = downscaled_view(chunk, self.patch, rng.uniform(1.0, self.downscale_max), rng)
+        else:
+            out = random_view(chunk, self.patch, rng)
         result: F32 = np.ascontiguousarray(out, dtype=np.float32)
         return result

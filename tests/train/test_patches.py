@@ -5,7 +5,7 @@ import pytest
 
 from meddenoise.errors import InputError
 from meddenoise.train.images import TrainingImage
-from meddenoise.train.patches import PatchSampler
+from meddenoise.train.patches import PatchSampler, downscaled_view
 from meddenoise.train.split import SplitItem
 
 
@@ -117,3 +117,59 @@ def test_zero_clean_fraction_keeps_the_original_draw():
 def test_bad_clean_fraction_is_refused(fraction):
     with pytest.raises(InputError, match="clean_fraction"):
         PatchSampler([_ramp("ct", 1)], patch=8, batch=1, clean_fraction=fraction)
+
+
+def test_zero_downscale_fraction_keeps_the_original_draw():
+    images = [_ramp("ct", 1), _image("dermoscopy", (3, 40, 40), 0.8)]
+    plain = PatchSampler(images, patch=8, batch=20, seed=6).sample()
+    zero = PatchSampler(images, patch=8, batch=20, seed=6, downscale_fraction=0.0).sample()
+    for got, want in zip(zero, plain, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def _stripes(period):
+    item = SplitItem(Path("mri"), "MR", "mri", "train", "mri")
+    row = (np.arange(120) // period % 2).astype(np.float32) * 0.6 + 0.2
+    return TrainingImage(item, [np.tile(row, (1, 120, 1))])
+
+
+def test_downscaled_patches_show_finer_detail_and_that_share_of_them():
+    # Stripes 4 pixels wide: a patch shrunk by f in [2, 3] has them 1.3 to 2 pixels wide.
+    images = [_stripes(4)]
+    kw = {"patch": 16, "batch": 300, "sigma_max": 0.0, "seed": 2, "downscale_max": 3.0}
+    plain, _ = PatchSampler(images, **kw).sample()
+    mixed, _ = PatchSampler(images, downscale_fraction=0.5, **kw).sample()
+
+    def transitions(batch):
+        # Sign changes of the first differences along the stripes' axis, whichever way
+        # the patch was turned.
+        rows = np.abs(np.diff(batch[:, 0], axis=1)).sum(axis=(1, 2))
+        cols = np.abs(np.diff(batch[:, 0], axis=2)).sum(axis=(1, 2))
+        return np.maximum(rows, cols)
+
+    base = float(np.median(transitions(plain)))
+    finer = transitions(mixed) > 1.2 * base
+    assert 0.3 < float(finer.mean()) < 0.5  # about half the patches, minus those with f near 1
+    assert mixed.min() >= 0.2
+    assert mixed.max() <= 0.8
+
+
+def test_downscaled_view_is_anti_aliased():
+    # A one-pixel checkerboard shrunk by 3 averages out to its mean instead of aliasing.
+    board = ((np.indices((90, 90)).sum(axis=0) % 2) * 1.0).astype(np.float32)[None]
+    out = downscaled_view(board, 16, 3.0, np.random.default_rng(0))
+    assert out.shape == (1, 16, 16)
+    assert abs(float(out.mean()) - 0.5) < 0.05
+    assert float(out.std()) < 0.1
+
+
+@pytest.mark.parametrize(("fraction", "largest"), [(-0.1, 3.0), (1.0, 3.0), (0.5, 0.9)])
+def test_bad_downscale_options_are_refused(fraction, largest):
+    with pytest.raises(InputError, match="downscale"):
+        PatchSampler(
+            [_ramp("ct", 1)],
+            patch=8,
+            batch=1,
+            downscale_fraction=fraction,
+            downscale_max=largest,
+        )

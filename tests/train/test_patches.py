@@ -105,10 +105,11 @@ def test_clean_fraction_leaves_that_share_of_patches_noise_free():
     assert 0.18 < float(untouched.mean()) < 0.32
 
 
-def test_zero_clean_fraction_keeps_the_original_draw():
+@pytest.mark.parametrize("option", ["clean_fraction", "downscale_fraction"])
+def test_zero_fraction_keeps_the_original_draw(option):
     images = [_ramp("ct", 1), _image("dermoscopy", (3, 40, 40), 0.8)]
     plain = PatchSampler(images, patch=8, batch=20, seed=6).sample()
-    zero = PatchSampler(images, patch=8, batch=20, seed=6, clean_fraction=0.0).sample()
+    zero = PatchSampler(images, patch=8, batch=20, seed=6, **{option: 0.0}).sample()
     for got, want in zip(zero, plain, strict=True):
         np.testing.assert_array_equal(got, want)
 
@@ -117,14 +118,6 @@ def test_zero_clean_fraction_keeps_the_original_draw():
 def test_bad_clean_fraction_is_refused(fraction):
     with pytest.raises(InputError, match="clean_fraction"):
         PatchSampler([_ramp("ct", 1)], patch=8, batch=1, clean_fraction=fraction)
-
-
-def test_zero_downscale_fraction_keeps_the_original_draw():
-    images = [_ramp("ct", 1), _image("dermoscopy", (3, 40, 40), 0.8)]
-    plain = PatchSampler(images, patch=8, batch=20, seed=6).sample()
-    zero = PatchSampler(images, patch=8, batch=20, seed=6, downscale_fraction=0.0).sample()
-    for got, want in zip(zero, plain, strict=True):
-        np.testing.assert_array_equal(got, want)
 
 
 def _stripes(period):

@@ -12,7 +12,8 @@ from meddenoise.models.blocks import GatedTrunk, NoiseAttention
 class ReconstructionNetwork(nn.Module):
     """Reconstruction network: predicts a correction from the noisy image and the noise.
 
-    The noisy image and the estimated noise each pass a bias-free 1x1 convolution to
+    An image (the noisy image, or stage I's estimate: the two-stage model's
+    ``stage_two_input``) and the estimated noise each pass a bias-free 1x1 convolution to
     ``width`` channels; the two are joined by the noise attention block
     (:class:`~meddenoise.models.blocks.NoiseAttention`) or, without it, by a sum; a gated
     RRDB trunk and a 1x1 convolution give a correction in image units.
@@ -48,9 +49,13 @@ class ReconstructionNetwork(nn.Module):
         # The attention's 3x3 image conv (1) and its 7x7 spatial conv (3) widen the field.
         self.receptive_radius = trunk_radius(depth) + (4 if attention else 0)
 
-    def forward(self, noisy: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Return the correction to add to ``noisy - noise``."""
-        image_features = self.image_head(noisy)
+    def forward(self, image: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Return the correction to add to ``noisy - noise``.
+
+        ``image`` is the noisy image or stage I's estimate (the two-stage model's
+        ``stage_two_input``).
+        """
+        image_features = self.image_head(image)
         noise_features = self.noise_head(noise)
         if self.attention is not None:
             features = self.attention(image_features, noise_features)

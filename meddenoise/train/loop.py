@@ -39,7 +39,7 @@ from meddenoise.errors import InputError
 from meddenoise.metrics import psnr
 from meddenoise.models import build_model
 from meddenoise.models.base import Denoiser
-from meddenoise.models.two_stage import TwoStageDenoiser
+from meddenoise.models.two_stage import WIRING_KEYS, TwoStageDenoiser
 from meddenoise.noise import add_noise
 from meddenoise.train.config import TrainConfig
 from meddenoise.train.images import TrainingImage, load_images
@@ -249,13 +249,14 @@ def train(
         raise InputError(f"{out}: nothing to resume (no last.pt)")
     if not resume and last.exists():
         raise InputError(f"{out}: holds a run already (use resume, or another folder)")
+    # A bad model option or unreadable data is refused before the run folder exists.
+    torch.manual_seed(config.seed)
+    model = build_model(config.arch, **config.model)
+    train_images, val_images = images if images is not None else _read_images(config)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-
-    train_images, val_images = images if images is not None else _read_images(config)
     device = torch.device(device)
-    torch.manual_seed(config.seed)
-    model = build_model(config.arch, **config.model).to(device)
+    model = model.to(device)
     model.train()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -455,14 +456,22 @@ def _initialise(model: Denoiser, config: TrainConfig) -> dict[str, str]:
 
 
 def _matching(path: Path, key: str, model: Denoiser) -> Checkpoint:
-    """Load a checkpoint that holds ``model``'s architecture and configuration."""
+    """Load a checkpoint that holds ``model``'s architecture and configuration.
+
+    The wiring of the stages (``stage_two_input``) may differ: the weights are the same.
+    """
     ckpt = load_checkpoint(path)
-    if ckpt.arch != model.arch or ckpt.config != model.config:
+    if ckpt.arch != model.arch or _weights_config(ckpt.config) != _weights_config(model.config):
         raise InputError(
             f"{path}: {key} holds a {ckpt.arch} model of another configuration; "
             f"this run needs {model.arch} {model.config}"
         )
     return ckpt
+
+
+def _weights_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Return a model configuration without the keys that do not change its weights."""
+    return {k: v for k, v in config.items() if k not in WIRING_KEYS}
 
 
 def _restore(

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from meddenoise.errors import InputError
 from meddenoise.models import build_model
 from meddenoise.models.base import DenoiserOutput
 from meddenoise.models.two_stage import TwoStageDenoiser
@@ -58,6 +59,34 @@ def test_outputs_compose_as_documented():
     with torch.inference_mode():
         nen_out = nen(x)
     torch.testing.assert_close(nen_out.clean, x - nen_out.noise)
+
+
+@pytest.mark.parametrize("arch", ["two_stage", "twn"])
+def test_stage_two_may_refine_the_estimate_instead_of_the_noisy_image(arch):
+    torch.manual_seed(0)
+    net = build_model(arch, stage_two_input="estimate").eval()
+    x = torch.rand(1, 3, 16, 16)
+    with torch.inference_mode():
+        out = net(x)
+        noise = net.nen.estimate_noise(x)
+        correction = net.rn(x - noise, noise)
+        other = net.rn(x, noise)
+    torch.testing.assert_close(out.clean, x - noise + correction)
+    assert not torch.allclose(correction, other)  # stage II does see another image
+    # same weights as the default wiring: only the config records the difference
+    assert n_params(net) == n_params(build_model(arch))
+    assert net.config["stage_two_input"] == "estimate"
+
+
+def test_the_default_wiring_leaves_the_config_as_before():
+    """Checkpoints written before the option rebuild with the same config."""
+    assert "stage_two_input" not in TwoStageDenoiser().config
+    assert "stage_two_input" not in TwoStageDenoiser(stage_two_input="noisy").config
+
+
+def test_an_unknown_stage_two_input_is_refused():
+    with pytest.raises(InputError, match="stage_two_input must be one of noisy, estimate"):
+        build_model("two_stage", stage_two_input="clean")
 
 
 def test_both_stages_receive_gradients():

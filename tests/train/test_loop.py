@@ -218,6 +218,39 @@ def test_stagewise_training_starts_as_the_nen_and_keeps_it_fixed(tiny_config, tm
         train(thawed, tmp_path / "run", images=images, resume=True)
 
 
+def test_init_may_rewire_stage_two_to_see_the_estimate(tiny_config, tmp_path):
+    images = _synthetic_images()
+    first = train(tiny_config, tmp_path / "a", images=images)
+    start = load_checkpoint(first.out_dir / "last.pt")
+    config = TrainConfig.from_dict(
+        {
+            **tiny_config.to_dict(),
+            "model": {**tiny_config.model, "stage_two_input": "estimate"},
+            "init": str(first.out_dir / "last.pt"),
+            "steps": 2,
+        }
+    )
+    train(config, tmp_path / "b", images=images)
+    ckpt = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert ckpt.config["stage_two_input"] == "estimate"
+    assert set(ckpt.state_dict) == set(start.state_dict)
+    # the rebuilt model keeps the wiring: stage II sees noisy - noise
+    net = ckpt.build().eval()
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        noise = net.nen.estimate_noise(x)
+        torch.testing.assert_close(net(x).clean, x - noise + net.rn(x - noise, noise))
+
+
+def test_a_bad_model_option_is_refused_before_the_run_folder_exists(tiny_config, tmp_path):
+    config = TrainConfig.from_dict(
+        {**tiny_config.to_dict(), "model": {"depth": 1, "stage_two_input": "clean"}}
+    )
+    with pytest.raises(InputError, match="stage_two_input must be one of"):
+        train(config, tmp_path / "run", images=_synthetic_images())
+    assert not (tmp_path / "run").exists()
+
+
 def test_init_nen_must_hold_a_nen_of_the_same_configuration(tiny_config, tmp_path):
     images = _synthetic_images()
     train(

@@ -89,7 +89,7 @@ def stage_models(
         except RuntimeError:
             raise InputError(f"{nen_from}: its stage I does not fit {checkpoint.name}") from None
         name = f"{checkpoint.name} with the NEN of {nen_from.name}"
-    stage_one = build_model("nen", **ckpt.config)
+    stage_one = build_model("nen", **nen.config)
     stage_one.load_state_dict(nen.state_dict())
     one, two = (m.to(resolved).eval().requires_grad_(False) for m in (stage_one, full))
     digest = file_digest(checkpoint)

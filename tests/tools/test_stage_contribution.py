@@ -44,9 +44,9 @@ def split(tmp_path: Path) -> Path:
     return path
 
 
-def _two_stage(path: Path, seed: int, *, zero_tail: bool) -> Path:
+def _two_stage(path: Path, seed: int, *, zero_tail: bool, **wiring: str) -> Path:
     torch.manual_seed(seed)
-    model = build_model("two_stage", **SMALL)
+    model = build_model("two_stage", **SMALL, **wiring)
     with torch.no_grad():
         if zero_tail:
             model.rn.tail.weight.zero_()
@@ -92,6 +92,12 @@ def test_stage_one_alone_scores_as_a_nen_with_its_weights(tool, split, tmp_path)
     for record in result.records:
         assert psnr[("m_stage1", record.family)] == pytest.approx(record.metrics["psnr"], abs=1e-4)
     assert any(abs(psnr[("m", f)] - psnr[("m_stage1", f)]) > 0.01 for f in ("xray", "dermoscopy"))
+
+
+def test_a_model_whose_stage_two_sees_the_estimate_is_measured(tool, split, tmp_path, capsys):
+    ckpt = _two_stage(tmp_path / "two.pt", 0, zero_tail=True, stage_two_input="estimate")
+    assert _run(tool, split, ckpt, "--out", tmp_path / "rows.csv") == 0
+    assert "| stage II's gain | +0.000 | +0.000 | +0.000 |" in capsys.readouterr().out
 
 
 def test_nen_from_replaces_stage_one(tool, split, tmp_path):

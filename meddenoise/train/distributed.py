@@ -34,5 +34,9 @@ def distributed_context(enabled: bool) -> Iterator[int]:
     dist.init_process_group(backend=backend)
     try:
         yield dist.get_rank()
+        # Rank 0 may still be validating and saving; a process that tears gloo down while
+        # its peer is still connected can abort ("terminate called without an active
+        # exception"), so all leave together.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
